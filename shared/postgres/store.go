@@ -1,0 +1,215 @@
+// Package postgres is the Postgres adapter (pgx v5): the connection pool,
+// migrations, and the repositories of shared/app. Every repository runs
+// inside a transaction that first sets app.org_id with
+// set_config(..., true), so row-level security scopes every statement to
+// the transaction's org and the setting dies with the transaction; every
+// statement also filters by org_id itself.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mad-bio/mad/shared/app"
+	"github.com/mad-bio/mad/shared/domain"
+)
+
+// Credentials are what a new connection logs in with. A provider is asked
+// before every new connection, so rotated passwords are picked up without
+// restarting the function.
+type Credentials struct {
+	Host, User, Password, Database string
+	Port                           int
+}
+
+// CredentialsFunc returns the current credentials (cached by the caller).
+type CredentialsFunc func(ctx context.Context) (Credentials, error)
+
+// PoolConfig sizes the pool for Lambda: one request at a time per
+// container, so two connections are plenty (one spare for readiness).
+type PoolConfig struct {
+	URL         string          // used as is when set (tests, MAD_DATABASE_URL)
+	Credentials CredentialsFunc // otherwise, asked before each new connection
+	MaxConns    int32
+}
+
+// NewPool builds a pool and checks it with one round trip, so a function
+// with an unreachable database fails at cold start, not on a request.
+func NewPool(ctx context.Context, pc PoolConfig) (*pgxpool.Pool, error) {
+	url := pc.URL
+	if url == "" {
+		if pc.Credentials == nil {
+			return nil, errors.New("postgres: neither URL nor credentials given")
+		}
+		c, err := pc.Credentials(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("database credentials: %w", err)
+		}
+		url = fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	if pc.MaxConns > 0 {
+		cfg.MaxConns = pc.MaxConns
+	}
+	cfg.MinConns = 0
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.MaxConnLifetime = 30 * time.Minute
+	cfg.HealthCheckPeriod = time.Minute
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	cfg.ConnConfig.RuntimeParams["application_name"] = "mad"
+	if pc.URL == "" {
+		creds := pc.Credentials
+		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
+			c, err := creds(ctx)
+			if err != nil {
+				return fmt.Errorf("database credentials: %w", err)
+			}
+			cc.Host, cc.Port, cc.User, cc.Password, cc.Database = c.Host, uint16(c.Port), c.User, c.Password, c.Database
+			return nil
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create pool: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return pool, nil
+}
+
+// Store implements app.Store on a pgx pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ app.Store = (*Store)(nil)
+
+// NewStore returns a store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the underlying pool (benchmarks, tests).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks the database with one round trip.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Tx runs fn in a transaction scoped to scope. set_config(..., true) is
+// transaction-local: the org never leaks to the next user of the pooled
+// connection, unlike a plain SET.
+func (s *Store) Tx(ctx context.Context, scope domain.Scope, fn func(app.Tx) error) error {
+	if scope.OrgID != "" && !domain.IsID(scope.OrgID) {
+		return fmt.Errorf("postgres: scope org %q is not a UUID", scope.OrgID)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.org_id', $1, true)`, scope.OrgID); err != nil {
+			return fmt.Errorf("set tenant context: %w", err)
+		}
+		return fn(&txn{tx: tx, scope: scope})
+	})
+	return mapError(err)
+}
+
+// txn is one transaction and its scope; repositories are thin views of it.
+type txn struct {
+	tx    pgx.Tx
+	scope domain.Scope
+}
+
+func (t *txn) Orgs() app.OrgRepository                       { return orgRepo{t} }
+func (t *txn) Users() app.UserRepository                     { return userRepo{t} }
+func (t *txn) Directory() app.DirectoryRepository            { return directoryRepo{t} }
+func (t *txn) ServiceAccounts() app.ServiceAccountRepository { return serviceAccountRepo{t} }
+func (t *txn) Tokens() app.TokenRepository                   { return tokenRepo{t} }
+func (t *txn) Throttle() app.LoginThrottle                   { return throttleRepo{t} }
+func (t *txn) Audit() app.AuditRepository                    { return auditRepo{t} }
+func (t *txn) Molecules() app.MoleculeRepository             { return moleculeRepo{t} }
+func (t *txn) Uploads() app.UploadRepository                 { return uploadRepo{t} }
+func (t *txn) Pipelines() app.PipelineRepository             { return pipelineRepo{t} }
+func (t *txn) Jobs() app.JobRepository                       { return jobRepo{t} }
+
+// errNoOrg is returned by tenant repositories used in the global scope: a
+// programming error, never a client's.
+var errNoOrg = errors.New("postgres: tenant repository used without an org scope")
+
+// org returns the scope's org or errNoOrg.
+func (t *txn) org() (string, error) {
+	if t.scope.OrgID == "" {
+		return "", errNoOrg
+	}
+	return t.scope.OrgID, nil
+}
+
+// nullableOrg is the scope's org as a nullable parameter, for tables that
+// also hold org-less rows.
+func (t *txn) nullableOrg() *string {
+	if t.scope.OrgID == "" {
+		return nil
+	}
+	o := t.scope.OrgID
+	return &o
+}
+
+// mapError turns driver errors a client may cause into domain errors by
+// SQLSTATE, never by message text. Everything else passes through and
+// becomes INTERNAL_ERROR at the edge.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := domain.AsError(err); ok {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return &domain.Error{Code: domain.CodeConflict, Message: "a resource with the same unique fields already exists"}
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return fmt.Errorf("transient database conflict: %w", err)
+		}
+	}
+	return err
+}
+
+// notFound maps pgx.ErrNoRows to the given domain code.
+func notFound(err error, code domain.Code, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Errorf(code, "%s not found", what)
+	}
+	return err
+}
+
+// limit bounds a page size defensively (the edge already validated it).
+func limit(p app.Page) int {
+	if p.Limit <= 0 || p.Limit > 200 {
+		return 50
+	}
+	return p.Limit
+}
+
+// after returns the keyset cursor as a UUID parameter, or nil.
+func after(p app.Page) *string {
+	if p.After == "" {
+		return nil
+	}
+	a := p.After
+	return &a
+}

@@ -1,0 +1,5 @@
+package testenv
+
+import "github.com/mad-bio/mad/shared/app"
+
+type appTx = app.Tx
