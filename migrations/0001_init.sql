@@ -262,16 +262,19 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (org_id, subject_id, key)
 );
 
--- Transactional outbox: a job row and its outbox row commit together; the
--- row is deleted once the message is on the queue. The sweeper sends what
--- a crash left behind. Ids only, no tenant data.
+-- Transactional outbox: a job row and its outbox row commit together. The
+-- row is marked sent once the message is on the queue and deleted when the
+-- engine claims the job, so the sweeper can send what a crash left unsent
+-- and resend a message that was lost. Ids only, no tenant data.
 CREATE TABLE job_outbox (
     job_id     uuid PRIMARY KEY,
     org_id     uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    sent_at    timestamptz,
     attempts   integer NOT NULL DEFAULT 0
 );
-CREATE INDEX job_outbox_created_idx ON job_outbox (created_at);
+CREATE INDEX job_outbox_unsent_idx ON job_outbox (created_at) WHERE sent_at IS NULL;
+CREATE INDEX job_outbox_sent_idx ON job_outbox (sent_at) WHERE sent_at IS NOT NULL;
 
 CREATE TABLE audit_log (
     id          uuid PRIMARY KEY,

@@ -148,6 +148,8 @@ type LoginThrottle interface {
 	// and when the oldest of them happened.
 	LoginFailuresSince(ctx context.Context, emailKey string, since time.Time) (int, time.Time, error)
 	ClearLoginFailures(ctx context.Context, emailKey string) error
+	// DeleteLoginFailuresBefore is housekeeping.
+	DeleteLoginFailuresBefore(ctx context.Context, t time.Time) (int, error)
 }
 
 // AuditFilter narrows an audit listing.
@@ -244,11 +246,14 @@ type IdempotencyRecord struct {
 	ExpiresAt      time.Time
 }
 
-// OutboxEntry is a job whose queue message may not have been sent.
+// OutboxEntry is a job whose queue message may not have been sent, or
+// was sent but never claimed.
 type OutboxEntry struct {
 	JobID     string
 	OrgID     string
 	CreatedAt time.Time
+	SentAt    *time.Time
+	Attempts  int
 }
 
 // JobRepository stores the org's jobs, their events, results and cache.
@@ -274,13 +279,21 @@ type JobRepository interface {
 	FindCachedJob(ctx context.Context, signature string) (string, bool, error)
 	PutCache(ctx context.Context, signature, jobID string) error
 
+	// LockIdempotencyKey serializes requests carrying the same key until
+	// the transaction ends, so concurrent retries see the first response.
+	LockIdempotencyKey(ctx context.Context, subjectID, key string) error
 	FindIdempotencyKey(ctx context.Context, subjectID, key string) (IdempotencyRecord, bool, error)
 	SaveIdempotencyKey(ctx context.Context, subjectID string, r IdempotencyRecord) error
 
-	// DeleteOutbox marks the job's message as sent.
-	DeleteOutbox(ctx context.Context, jobID string) error
-	// FindStaleOutbox (global scope) lists entries older than before.
-	FindStaleOutbox(ctx context.Context, before time.Time, limit int) ([]OutboxEntry, error)
+	// MarkOutboxSent records that the job's message was sent. The entry
+	// stays until the engine claims the job, so a lost message is resent.
+	MarkOutboxSent(ctx context.Context, jobID string, at time.Time) error
+	// FindDueOutbox (global scope) lists entries never sent and created
+	// before unsentBefore, and entries sent before sentBefore but still
+	// unclaimed.
+	FindDueOutbox(ctx context.Context, unsentBefore, sentBefore time.Time, limit int) ([]OutboxEntry, error)
+	// DeleteExpiredIdempotencyKeys removes keys past their expiry.
+	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int, error)
 }
 
 // JobMessage is the body of a jobs-queue message.

@@ -147,7 +147,8 @@ func (r jobRepo) UpdateJob(ctx context.Context, id string, fn func(*domain.Job) 
 			return nil, err
 		}
 	}
-	if j.Status.Terminal() {
+	// A claimed or finished job needs no (re)send.
+	if j.Status == domain.JobRunning || j.Status.Terminal() {
 		if _, err := r.t.tx.Exec(ctx, `DELETE FROM job_outbox WHERE job_id = $1`, id); err != nil {
 			return nil, fmt.Errorf("clear job outbox: %w", err)
 		}
@@ -371,22 +372,48 @@ func (r jobRepo) SaveIdempotencyKey(ctx context.Context, subjectID string, rec a
 	return nil
 }
 
-func (r jobRepo) DeleteOutbox(ctx context.Context, jobID string) error {
-	if _, err := r.t.tx.Exec(ctx, `DELETE FROM job_outbox WHERE job_id = $1`, jobID); err != nil {
-		return fmt.Errorf("delete outbox entry: %w", err)
+func (r jobRepo) MarkOutboxSent(ctx context.Context, jobID string, at time.Time) error {
+	if _, err := r.t.tx.Exec(ctx, `UPDATE job_outbox SET sent_at = $2, attempts = attempts + 1 WHERE job_id = $1`, jobID, at); err != nil {
+		return fmt.Errorf("mark outbox sent: %w", err)
 	}
 	return nil
 }
 
-func (r jobRepo) FindStaleOutbox(ctx context.Context, before time.Time, n int) ([]app.OutboxEntry, error) {
-	rows, err := r.t.tx.Query(ctx, `SELECT job_id::text, org_id::text, created_at FROM job_outbox
-		WHERE created_at < $1 ORDER BY created_at LIMIT $2`, before, n)
+func (r jobRepo) FindDueOutbox(ctx context.Context, unsentBefore, sentBefore time.Time, n int) ([]app.OutboxEntry, error) {
+	rows, err := r.t.tx.Query(ctx, `(SELECT job_id::text, org_id::text, created_at, sent_at, attempts FROM job_outbox
+		  WHERE sent_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $3)
+		UNION ALL
+		(SELECT job_id::text, org_id::text, created_at, sent_at, attempts FROM job_outbox
+		  WHERE sent_at < $2 ORDER BY sent_at LIMIT $3)`, unsentBefore, sentBefore, n)
 	if err != nil {
 		return nil, fmt.Errorf("list outbox: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.OutboxEntry, error) {
 		var e app.OutboxEntry
-		err := row.Scan(&e.JobID, &e.OrgID, &e.CreatedAt)
+		err := row.Scan(&e.JobID, &e.OrgID, &e.CreatedAt, &e.SentAt, &e.Attempts)
 		return e, err
 	})
+}
+
+func (r jobRepo) LockIdempotencyKey(ctx context.Context, subjectID, key string) error {
+	org, err := r.t.org()
+	if err != nil {
+		return err
+	}
+	if _, err := r.t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || $3, 0))`, org, subjectID, key); err != nil {
+		return fmt.Errorf("lock idempotency key: %w", err)
+	}
+	return nil
+}
+
+func (r jobRepo) DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int, error) {
+	org, err := r.t.org()
+	if err != nil {
+		return 0, err
+	}
+	tag, err := r.t.tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = $1 AND expires_at < $2`, org, before)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired idempotency keys: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -230,3 +230,11 @@ func (r throttleRepo) ClearLoginFailures(ctx context.Context, emailKey string) e
 	}
 	return nil
 }
+
+func (r throttleRepo) DeleteLoginFailuresBefore(ctx context.Context, t time.Time) (int, error) {
+	tag, err := r.t.tx.Exec(ctx, `DELETE FROM login_failures WHERE attempted_at < $1`, t)
+	if err != nil {
+		return 0, fmt.Errorf("delete old login failures: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/mad-bio/mad/shared/apigw"
+	"github.com/mad-bio/mad/shared/app"
+	"github.com/mad-bio/mad/shared/domain"
+	"github.com/mad-bio/mad/shared/routes"
+)
+
+// jwksSource publishes the token verification keys.
+type jwksSource interface {
+	JWKS(ctx context.Context) ([]byte, error)
+}
+
+// handler serves the public operational routes and the catch-all route.
+type handler struct {
+	ready   *app.Readiness
+	jwks    jwksSource
+	openapi []byte
+}
+
+func newMux(h handler, mux *apigw.Mux) *apigw.Mux {
+	mux.Handle("GET /health", h.health)
+	mux.Handle("GET /ready", h.readyz)
+	mux.Handle("GET /openapi.json", h.spec)
+	mux.Handle("GET /.well-known/jwks.json", h.keys)
+	mux.Handle(routes.DefaultRouteKey, h.fallback)
+	return mux
+}
+
+func (h handler) health(ctx context.Context, r *apigw.Request) (*apigw.Response, error) {
+	return apigw.JSON(http.StatusOK, map[string]string{"status": "ok"}), nil
+}
+
+type readyJSON struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (h handler) readyz(ctx context.Context, r *apigw.Request) (*apigw.Response, error) {
+	checks, ok := h.ready.Ready(ctx)
+	if !ok {
+		return apigw.JSON(http.StatusServiceUnavailable, readyJSON{Status: "not_ready", Checks: checks}), nil
+	}
+	return apigw.JSON(http.StatusOK, readyJSON{Status: "ready", Checks: checks}), nil
+}
+
+func (h handler) spec(ctx context.Context, r *apigw.Request) (*apigw.Response, error) {
+	return &apigw.Response{Status: http.StatusOK, RawBody: h.openapi,
+		Headers: map[string]string{"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}}, nil
+}
+
+func (h handler) keys(ctx context.Context, r *apigw.Request) (*apigw.Response, error) {
+	b, err := h.jwks.JWKS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, domain.Errorf(domain.CodeInternal, "invalid key set")
+	}
+	// Short max-age: a key published before it signs reaches clients well
+	// within one rotation period.
+	return &apigw.Response{Status: http.StatusOK, RawBody: b,
+		Headers: map[string]string{"Content-Type": "application/jwk-set+json", "Cache-Control": "public, max-age=300"}}, nil
+}
+
+// fallback answers API Gateway's $default route: 405 when the path exists
+// under another method, 404 otherwise, in the contract's shape.
+func (h handler) fallback(ctx context.Context, r *apigw.Request) (*apigw.Response, error) {
+	method := r.Event.RequestContext.HTTP.Method
+	path := r.Event.RawPath
+	if _, _, _, known := routes.Match(method, path); known {
+		return nil, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed on this path", truncate(method, 10))
+	}
+	return nil, domain.Errorf(domain.CodeRouteNotFound, "no route for %s %s", truncate(method, 10), truncate(path, 100))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
