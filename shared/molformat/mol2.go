@@ -219,7 +219,7 @@ func (v *validator) mol2Atoms(m *mol2Mol) *ValidationError {
 		return err
 	}
 	if count < m.atoms {
-		return errf(m.atomLine+1, "atom block expects %d atoms, found %d lines", m.atoms, count)
+		return errf(v.r.clamp(m.atomLine+1), "atom block expects %d atoms, found %d lines", m.atoms, count)
 	}
 	return nil
 }
@@ -261,7 +261,7 @@ func (v *validator) mol2Bonds(m *mol2Mol) *ValidationError {
 		return err
 	}
 	if m.bonds >= 0 && count < m.bonds {
-		return errf(m.bondLine+1, "bond block expects %d bonds, found %d lines", m.bonds, count)
+		return errf(v.r.clamp(m.bondLine+1), "bond block expects %d bonds, found %d lines", m.bonds, count)
 	}
 	return nil
 }

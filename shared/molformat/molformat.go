@@ -204,8 +204,32 @@ func (r *lineReader) next() (line string, ok bool, err *ValidationError) {
 // line too far to find where a section ends.
 func (r *lineReader) back() { r.pos, r.num = r.prevPos, r.prevNum }
 
-// restBlank reports whether only whitespace is left to read.
-func (r *lineReader) restBlank() bool { return strings.TrimSpace(r.s[r.pos:]) == "" }
+// clamp returns line n, or the content's last line when n is past the
+// end: a block that should have started after the last line is reported
+// on a line that exists.
+func (r *lineReader) clamp(n int) int {
+	last := strings.Count(r.s, "\n")
+	if !strings.HasSuffix(r.s, "\n") {
+		last++
+	}
+	return min(n, last)
+}
+
+// restBlank reports whether only whitespace is left to read. It scans
+// forward and stops at the first other byte: strings.TrimSpace would also
+// scan back from the end, once per SD record, which a file of many tiny
+// records followed by megabytes of blank lines could turn into quadratic
+// work.
+func (r *lineReader) restBlank() bool {
+	for i := r.pos; i < len(r.s); i++ {
+		switch r.s[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // checkText returns what is wrong with a line that is not clean text, or "".
 // The message names the column and byte value but never echoes the bytes,

@@ -173,6 +173,17 @@ type branch struct{ line, from, to int }
 
 // record handles the tree keywords, reporting whether line was one.
 func (t *torsionTree) record(line string, n int) (bool, *ValidationError) {
+	keyword := line
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		keyword = line[:i]
+	}
+	switch keyword {
+	case "ROOT", "ENDROOT", "BRANCH", "ENDBRANCH", "TORSDOF", "BEGIN_RES", "END_RES":
+	default:
+		// Not a tree keyword: checked as a PDB record, without the cost
+		// of splitting every atom line into fields.
+		return false, nil
+	}
 	f := strings.Fields(line)
 	switch f[0] {
 	case "ROOT":
@@ -222,8 +233,10 @@ func (t *torsionTree) record(line string, n int) (bool, *ValidationError) {
 		if _, ok := parseUint(f[1]); !ok {
 			return true, errf(n, "TORSDOF value is not a non-negative integer: %s", quote(f[1]))
 		}
-		if t.rootLine != 0 || len(t.branches) > 0 {
-			return true, errf(n, "TORSDOF inside an open ROOT or BRANCH")
+		// TORSDOF ends the ligand's tree, so whatever is still open was
+		// never closed; name the ROOT or BRANCH rather than the TORSDOF.
+		if err := t.closedTree(); err != nil {
+			return true, err
 		}
 	case "BEGIN_RES":
 		if t.resLine != 0 {

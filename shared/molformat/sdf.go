@@ -101,7 +101,7 @@ func (v *validator) v2000(counts string, countsLine int) *ValidationError {
 			return err
 		}
 		short := func() *ValidationError {
-			return errf(atomStart, "atom block expects %d atoms, found %d lines", na, i)
+			return errf(v.r.clamp(atomStart), "atom block expects %d atoms, found %d lines", na, i)
 		}
 		if !ok || isRecordEnd(line) || strings.HasPrefix(line, "M  ") {
 			return short()
@@ -123,7 +123,7 @@ func (v *validator) v2000(counts string, countsLine int) *ValidationError {
 			return err
 		}
 		if !ok || isRecordEnd(line) || strings.HasPrefix(line, "M  ") {
-			return errf(bondStart, "bond block expects %d bonds, found %d lines", nb, i)
+			return errf(v.r.clamp(bondStart), "bond block expects %d bonds, found %d lines", nb, i)
 		}
 		if msg := v2000Bond(line, na); msg != "" {
 			if v2000Atom(line) == "" {
@@ -287,12 +287,16 @@ func (v *validator) v3000(countsLine int) *ValidationError {
 	seen := make([]bool, na+1)
 	atomStart := n + 1
 	for i := 0; ; i++ {
-		if text, n, err = v.v30(n); err != nil {
+		var ended bool
+		if text, n, ended, err = v.v30Line(n); err != nil {
 			return err
+		}
+		if ended {
+			return errf(v.r.clamp(atomStart), "atom block expects %d atoms, found %d lines", na, i)
 		}
 		if text == "END ATOM" {
 			if i < na {
-				return errf(atomStart, "atom block expects %d atoms, found %d lines", na, i)
+				return errf(v.r.clamp(atomStart), "atom block expects %d atoms, found %d lines", na, i)
 			}
 			break
 		}
@@ -310,12 +314,16 @@ func (v *validator) v3000(countsLine int) *ValidationError {
 	if text == "BEGIN BOND" {
 		bondStart := n + 1
 		for i := 0; ; i++ {
-			if text, n, err = v.v30(n); err != nil {
+			var ended bool
+			if text, n, ended, err = v.v30Line(n); err != nil {
 				return err
+			}
+			if ended {
+				return errf(v.r.clamp(bondStart), "bond block expects %d bonds, found %d lines", nb, i)
 			}
 			if text == "END BOND" {
 				if i < nb {
-					return errf(bondStart, "bond block expects %d bonds, found %d lines", nb, i)
+					return errf(v.r.clamp(bondStart), "bond block expects %d bonds, found %d lines", nb, i)
 				}
 				break
 			}
@@ -388,41 +396,53 @@ const maxV30Line = 64 << 10
 // first physical line; prev is the line before it, for errors at the end
 // of the content.
 func (v *validator) v30(prev int) (text string, n int, err *ValidationError) {
+	text, n, ended, err := v.v30Line(prev)
+	if ended {
+		return "", 0, errf(n, "molfile truncated: V3000 connection table ends without M  V30 END CTAB")
+	}
+	return text, n, err
+}
+
+// v30Line is v30 but reports with ended (and n the line it happened on)
+// that the connection table stopped early: at the end of the content, at
+// M  END or at $$$$. Callers counting a block use that to say how many of
+// the declared lines were found.
+func (v *validator) v30Line(prev int) (text string, n int, ended bool, err *ValidationError) {
 	line, ok, err := v.r.next()
 	if err != nil {
-		return "", 0, err
+		return "", 0, false, err
 	}
 	if !ok {
-		return "", 0, errf(prev, "molfile truncated after this line: V3000 connection table not closed (M  V30 END CTAB, M  END)")
+		return "", prev, true, nil
 	}
 	n = v.r.num
 	if !strings.HasPrefix(line, "M  V30 ") {
 		if isMEnd(line) || isRecordEnd(line) {
-			return "", 0, errf(n, "V3000 connection table ends without M  V30 END CTAB")
+			return "", n, true, nil
 		}
-		return "", 0, errf(n, "expected an M  V30 line in the V3000 connection table, got %s", quote(line))
+		return "", 0, false, errf(n, "expected an M  V30 line in the V3000 connection table, got %s", quote(line))
 	}
 	text = strings.TrimRight(line[len("M  V30 "):], " \t")
 	if !strings.HasSuffix(text, "-") {
-		return strings.TrimSpace(text), n, nil
+		return strings.TrimSpace(text), n, false, nil
 	}
 	var b strings.Builder
 	for strings.HasSuffix(text, "-") {
 		b.WriteString(text[:len(text)-1])
 		if b.Len() > maxV30Line {
-			return "", 0, errf(n, "V3000 continued line longer than %d bytes", maxV30Line)
+			return "", 0, false, errf(n, "V3000 continued line longer than %d bytes", maxV30Line)
 		}
 		line, ok, err = v.r.next()
 		if err != nil {
-			return "", 0, err
+			return "", 0, false, err
 		}
 		if !ok || !strings.HasPrefix(line, "M  V30 ") {
-			return "", 0, errf(n, "V3000 line ends with '-' but is not continued by an M  V30 line")
+			return "", 0, false, errf(n, "V3000 line ends with '-' but is not continued by an M  V30 line")
 		}
 		text = strings.TrimRight(line[len("M  V30 "):], " \t")
 	}
 	b.WriteString(text)
-	return strings.TrimSpace(b.String()), n, nil
+	return strings.TrimSpace(b.String()), n, false, nil
 }
 
 // v3000Atom checks "index type x y z aamap [props]", marking the index.
