@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"slices"
+	"fmt"
 	"strings"
 	"time"
 
@@ -397,10 +397,42 @@ func (a *Admin) ListAudit(ctx context.Context, p domain.Principal, q AuditQuery,
 	return paginate(rows, page, func(e domain.AuditEvent) string { return e.ID }), err
 }
 
-// sortRoles keeps role lists in matrix order for stable output.
-func sortRoles(rs []domain.Role) []domain.Role {
-	order := map[domain.Role]int{domain.RoleViewer: 0, domain.RoleStandard: 1, domain.RoleOperator: 2, domain.RoleAdmin: 3, domain.RoleRoot: 4}
-	out := slices.Clone(rs)
-	slices.SortFunc(out, func(a, b domain.Role) int { return order[a] - order[b] })
-	return out
+
+// SeedRoot creates the bootstrap root user unless a root user with that
+// email exists. It runs at deploy time (migrate function) and on the
+// local stack's first start; a second run changes nothing. The password is
+// never reset here: a changed secret after the first run does not
+// overwrite a password the root has since rotated.
+func SeedRoot(ctx context.Context, s Store, h PasswordHasher, email, password string, c Clock) (created bool, err error) {
+	email, err = domain.NormalizeEmail(email)
+	if err != nil {
+		return false, fmt.Errorf("root email: %w", err)
+	}
+	if err := domain.ValidatePassword(password); err != nil {
+		return false, fmt.Errorf("root password: %w", err)
+	}
+	err = s.Tx(ctx, domain.GlobalScope(), func(tx Tx) error {
+		_, err := tx.Users().FindUserByEmail(ctx, email)
+		if err == nil {
+			return nil
+		}
+		if domain.ErrorCode(err) != domain.CodeUserNotFound {
+			return err
+		}
+		hash, err := h.Hash(password)
+		if err != nil {
+			return err
+		}
+		u := domain.User{ID: domain.NewID(), Email: email, PasswordHash: hash, Roles: []domain.Role{domain.RoleRoot},
+			Enabled: true, CreatedAt: now(c)}
+		if err := tx.Users().CreateUser(ctx, u); err != nil {
+			return err
+		}
+		created = true
+		sys := domain.SystemPrincipal("", "migrate")
+		e := audit(ctx, sys, domain.AuditUserCreated, "user", u.ID)
+		e.Detail = map[string]any{"roles": u.Roles, "bootstrap": true}
+		return tx.Audit().AppendAudit(ctx, e)
+	})
+	return created, err
 }

@@ -60,7 +60,7 @@ var Functions = []Function{
 		Needs: Needs{DB: true, Storage: true, Queue: true}},
 	{Name: "dlq", Kind: KindQueue, TimeoutSeconds: 30, MemoryMB: 256, Consumes: QueueJobsDLQ, MaxConcurrency: 2, Needs: Needs{DB: true}},
 	{Name: "sweeper", Kind: KindSchedule, TimeoutSeconds: 60, MemoryMB: 256, ScheduleMinutes: 1, Needs: Needs{DB: true, Queue: true}},
-	{Name: "migrate", Kind: KindTrigger, TimeoutSeconds: 300, MemoryMB: 256, Needs: Needs{DBAdmin: true, Root: true}},
+	{Name: "migrate", Kind: KindTrigger, TimeoutSeconds: 300, MemoryMB: 256, Needs: Needs{DB: true, DBAdmin: true, Root: true}},
 	{Name: "rotate", Kind: KindRotation, TimeoutSeconds: 60, MemoryMB: 256, Needs: Needs{JWT: true}},
 }
 
