@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -38,7 +37,7 @@ func main() {
 	}
 	engine := &app.Engine{Store: store, Objects: objects, Docker: vina.Docker{Runner: runner},
 		ScratchDir: env.Config.ScratchDir, MaxReceives: env.Config.JobsMaxReceives,
-		CancelPoll: 2 * time.Second, Log: env.Log, Function: routes.FnEngine}
+		Log: env.Log, Function: routes.FnEngine}
 	h := handler{engine: engine, decode: sqsqueue.DecodeJobMessage, log: env.Log}
 	lambda.Start(h.handle)
 }

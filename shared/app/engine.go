@@ -70,10 +70,8 @@ type Engine struct {
 	Clock       Clock
 	ScratchDir  string
 	MaxReceives int // the queue's maxReceiveCount: the last delivery fails the job instead of retrying
-	// CancelPoll is how often the job row is read for cancellation.
-	CancelPoll time.Duration
-	Log        *slog.Logger
-	Function   string
+	Log         *slog.Logger
+	Function    string
 }
 
 // maxInputBytes bounds what the engine downloads per molecule.

@@ -195,6 +195,10 @@ func (j *Jobs) resolve(ctx context.Context, tx Tx, p domain.Principal, in Create
 	if r.receptor.ID != "" && r.receptor.Format != domain.FormatPDB && r.receptor.Format != domain.FormatPDBQT {
 		fe.Add("inputs.receptor", fmt.Sprintf("a receptor must be pdb or pdbqt, this molecule is %s", r.receptor.Format))
 	}
+	// A PDB ligand has no bond orders: its chemistry would be guessed.
+	if r.ligand.ID != "" && r.ligand.Format == domain.FormatPDB {
+		fe.Add("inputs.ligand", "a ligand must be pdbqt, sdf, mol2 or smi; pdb files carry no bond orders")
+	}
 	params, err := in.Params.Resolve("params", pl.Defaults)
 	if err != nil {
 		de, _ := domain.AsError(err)

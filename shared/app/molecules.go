@@ -281,6 +281,9 @@ func (m *Molecules) CreateUpload(ctx context.Context, p domain.Principal, in New
 	up := domain.Upload{ID: domain.NewID(), OrgID: p.OrgID, Name: in.Name, Format: f, SizeBytes: in.SizeBytes,
 		Status: domain.UploadPending, CreatedBy: p.SubjectID, CreatedAt: t, ExpiresAt: t.Add(m.PresignTTL)}
 	if in.Run != nil {
+		if f == domain.FormatPDB {
+			return CreatedUpload{}, domain.InvalidField("format", "an upload with run is the ligand: pdbqt, sdf, mol2 or smi (pdb files carry no bond orders)")
+		}
 		run := domain.RunSpec{PipelineID: in.Run.PipelineID, Receptor: in.Run.Receptor, Params: in.Run.Params}
 		if err := m.Jobs.checkRun(ctx, p, run); err != nil {
 			return CreatedUpload{}, err

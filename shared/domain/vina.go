@@ -139,6 +139,11 @@ func (o VinaParamsPatch) check(prefix string, fe FieldErrors, required bool) {
 	if v := o.EnergyRange; v != nil && (math.IsNaN(*v) || *v < MinEnergyRange || *v > MaxEnergyRange) {
 		fe.Add(f("energy_range"), "must be between 0.5 and 10")
 	}
+	// Vina reads the seed as a 32-bit int and takes 0 to mean "random",
+	// which would make a seeded (and cached) run irreproducible.
+	if v := o.Seed; v != nil && (*v == 0 || *v < math.MinInt32 || *v > math.MaxInt32) {
+		fe.Add(f("seed"), "must be a non-zero 32-bit integer")
+	}
 }
 
 func intRange(fe FieldErrors, field string, v *int, lo, hi int) {
