@@ -24,6 +24,6 @@ func main() {
 	}
 	r := jwtauth.NewRotator(secretsmanager.NewFromConfig(env.AWS), kms.NewFromConfig(env.AWS), jwtauth.RotatorConfig{
 		Issuer: env.Config.JWTIssuer, Audience: env.Config.JWTAudience,
-		KeyTags: map[string]string{"mad:stage": env.Config.Stage, "mad:purpose": "jwt-signing"}, Log: env.Log})
+		KeyTags: map[string]string{"mad-jwt-stage": env.Config.Stage}, Log: env.Log})
 	lambda.Start(handler{rotator: r, secretID: env.Config.JWTSecretID, log: env.Log}.handle)
 }

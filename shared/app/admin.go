@@ -397,7 +397,6 @@ func (a *Admin) ListAudit(ctx context.Context, p domain.Principal, q AuditQuery,
 	return paginate(rows, page, func(e domain.AuditEvent) string { return e.ID }), err
 }
 
-
 // SeedRoot creates the bootstrap root user unless a root user with that
 // email exists. It runs at deploy time (migrate function) and on the
 // local stack's first start; a second run changes nothing. The password is

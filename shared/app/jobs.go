@@ -149,10 +149,10 @@ type CreateJobResult struct {
 
 // resolved is a validated docking request.
 type resolved struct {
-	pipeline          domain.Pipeline
-	receptor, ligand  domain.Molecule
-	params            domain.VinaParams
-	signature         string
+	pipeline         domain.Pipeline
+	receptor, ligand domain.Molecule
+	params           domain.VinaParams
+	signature        string
 }
 
 // resolve checks a request against the org's data: the pipeline (and its

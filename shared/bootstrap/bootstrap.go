@@ -25,6 +25,7 @@ import (
 	"github.com/mad-bio/mad/shared/s3store"
 	"github.com/mad-bio/mad/shared/secrets"
 	"github.com/mad-bio/mad/shared/sqsqueue"
+	"github.com/mad-bio/mad/shared/stack"
 )
 
 // Env is what every function starts from.
@@ -79,13 +80,23 @@ func (e *Env) Secrets() *secrets.Cache {
 func (e *Env) Postgres(ctx context.Context, sec *secrets.Cache) (*postgres.Store, error) {
 	pc := postgres.PoolConfig{URL: e.Config.DatabaseURL, MaxConns: e.Config.DBMaxConns}
 	if pc.URL == "" {
-		id := e.Config.DBSecretID
+		id, host, port := e.Config.DBSecretID, e.Config.DBHost, e.Config.DBPort
 		pc.Credentials = func(ctx context.Context) (postgres.Credentials, error) {
 			c, err := sec.DBCredentials(ctx, id)
 			if err != nil {
 				return postgres.Credentials{}, err
 			}
-			return postgres.Credentials{Host: c.Host, Port: c.Port, User: c.Username, Password: c.Password, Database: c.DBName}, nil
+			cr := postgres.Credentials{Host: c.Host, Port: c.Port, User: c.Username, Password: c.Password, Database: c.DBName}
+			if host != "" {
+				cr.Host = host
+			}
+			if port != 0 {
+				cr.Port = port
+			}
+			if cr.Database == "" {
+				cr.Database = stack.DatabaseName
+			}
+			return cr, nil
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)

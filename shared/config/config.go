@@ -22,8 +22,13 @@ type Config struct {
 	LogLevel    slog.Level // MAD_LOG_LEVEL (debug|info|warn|error)
 
 	// Database (NeedDB).
-	DBSecretID  string        // MAD_DB_SECRET_ID: Secrets Manager secret with the app role's credentials
-	DatabaseURL string        // MAD_DATABASE_URL: overrides the secret (tests, external databases)
+	DBSecretID  string // MAD_DB_SECRET_ID: Secrets Manager secret with the app role's credentials
+	DatabaseURL string // MAD_DATABASE_URL: overrides the secret (tests, external databases)
+	// DBHost overrides the secret's host (MAD_DB_HOST): in AWS the functions
+	// reach the database through RDS Proxy, while the secret keeps the
+	// instance's host for the rotation function.
+	DBHost      string
+	DBPort      int           // MAD_DB_PORT: overrides the secret's port
 	DBMaxConns  int32         // MAD_DB_MAX_CONNS (default 2: one Lambda serves one request at a time)
 	DBSecretTTL time.Duration // MAD_DB_SECRET_TTL (default 5m): re-read credentials after rotation
 
@@ -122,6 +127,8 @@ func Load(getenv func(string) string) (Config, error) {
 
 		DBSecretID:  str("MAD_DB_SECRET_ID", ""),
 		DatabaseURL: str("MAD_DATABASE_URL", ""),
+		DBHost:      str("MAD_DB_HOST", ""),
+		DBPort:      num("MAD_DB_PORT", 0),
 		DBMaxConns:  int32(num("MAD_DB_MAX_CONNS", 2)),
 		DBSecretTTL: dur("MAD_DB_SECRET_TTL", 5*time.Minute),
 

@@ -66,6 +66,9 @@ func NewPool(ctx context.Context, pc PoolConfig) (*pgxpool.Pool, error) {
 	cfg.HealthCheckPeriod = time.Minute
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	cfg.ConnConfig.RuntimeParams["application_name"] = "mad"
+	// Set per connection rather than per role: Secrets Manager's
+	// alternating-users rotation clones the login role without its settings.
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "15s"
 	if pc.URL == "" {
 		creds := pc.Credentials
 		cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
