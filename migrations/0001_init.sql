@@ -112,11 +112,14 @@ CREATE INDEX refresh_tokens_org_subject_idx ON refresh_tokens (org_id, subject_i
 CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);
 
 -- Access tokens revoked by logout, kept until they would have expired.
+-- Keyed by (org, jti): a row of one org can never turn another org's
+-- revocation of the same jti into a no-op.
 CREATE TABLE revoked_access_tokens (
-    jti        uuid PRIMARY KEY,
+    jti        uuid NOT NULL,
     org_id     uuid REFERENCES orgs (id),
     subject_id uuid NOT NULL,
-    expires_at timestamptz NOT NULL
+    expires_at timestamptz NOT NULL,
+    CONSTRAINT revoked_access_tokens_org_jti_key UNIQUE NULLS NOT DISTINCT (org_id, jti)
 );
 CREATE INDEX revoked_access_tokens_org_idx ON revoked_access_tokens (org_id, expires_at);
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mad-bio/mad/shared/app"
 	"github.com/mad-bio/mad/shared/domain"
+	"github.com/mad-bio/mad/shared/obs"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
@@ -344,4 +345,89 @@ func TestAuditPaginationWalksEveryRowOnce(t *testing.T) {
 		_, err := app.DecodeCursor("djE6Li4vZXRj")
 		wantField(t, err, "cursor")
 	})
+}
+
+func TestUpdateOrg(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, _ := env.NewOrg(t)
+	root := env.NewRoot(t)
+
+	got, err := env.Admin.UpdateOrg(ctx, root.Principal, org.ID, app.OrgPatch{MaxActiveJobs: ptr(7)})
+	ok(t, err)
+	if got.Quotas.MaxActiveJobs != 7 || got.Quotas.MaxStorageBytes != domain.DefaultQuotas.MaxStorageBytes || got.Status != domain.OrgActive {
+		t.Fatalf("org %+v: fields not given must stay", got)
+	}
+	stored, err := env.Admin.GetOrg(ctx, root.Principal, org.ID)
+	ok(t, err)
+	if stored.Quotas != got.Quotas {
+		t.Fatalf("stored %+v", stored)
+	}
+	if e := auditFor(t, env, org.ID, domain.AuditOrgUpdated, org.ID); len(e) != 1 || e[0].ActorID != root.UserID {
+		t.Fatalf("org.updated entries %+v", e)
+	}
+	_, err = env.Admin.UpdateOrg(ctx, root.Principal, org.ID, app.OrgPatch{MaxActiveJobs: ptr(7)})
+	ok(t, err)
+	if e := auditFor(t, env, org.ID, domain.AuditOrgUpdated, org.ID); len(e) != 1 {
+		t.Fatalf("a no-op patch was audited: %d entries", len(e))
+	}
+	_, err = env.Admin.UpdateOrg(ctx, root.Principal, org.ID, app.OrgPatch{MaxStorageBytes: ptr(int64(-1))})
+	wantField(t, err, "quotas.max_storage_bytes")
+	_, err = env.Admin.UpdateOrg(ctx, root.Principal, domain.NewID(), app.OrgPatch{MaxActiveJobs: ptr(1)})
+	wantCode(t, err, domain.CodeOrgNotFound)
+}
+
+func TestServiceAccounts(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, admin := env.NewOrg(t)
+	_, other := env.NewOrg(t)
+
+	for _, roles := range [][]string{{"admin"}, {"root"}, {}} {
+		_, err := env.Admin.CreateServiceAccount(ctx, admin.Principal, app.NewServiceAccountInput{Name: "bot", Roles: roles})
+		wantField(t, err, "roles")
+	}
+	_, err := env.Admin.CreateServiceAccount(ctx, admin.Principal, app.NewServiceAccountInput{Name: "", Roles: []string{"viewer"}})
+	wantField(t, err, "name")
+
+	keep, err := env.Admin.CreateServiceAccount(ctx, admin.Principal, app.NewServiceAccountInput{Name: "keep", Roles: []string{"operator"}})
+	ok(t, err)
+	gone, err := env.Admin.CreateServiceAccount(ctx, admin.Principal, app.NewServiceAccountInput{Name: "gone", Roles: []string{"viewer"}})
+	ok(t, err)
+	wantCode(t, env.Admin.DeleteServiceAccount(ctx, other.Principal, gone.ID), domain.CodeServiceAccountNotFound)
+	ok(t, env.Admin.DeleteServiceAccount(ctx, admin.Principal, gone.ID))
+
+	page, err := env.Admin.ListServiceAccounts(ctx, admin.Principal, app.Page{})
+	ok(t, err)
+	if len(page.Items) != 1 || page.Items[0].ID != keep.ID {
+		t.Fatalf("listed %+v, want only %s", page.Items, keep.ID)
+	}
+	page, err = env.Admin.ListServiceAccounts(ctx, other.Principal, app.Page{})
+	ok(t, err)
+	if len(page.Items) != 0 {
+		t.Fatalf("another org lists %d service accounts", len(page.Items))
+	}
+	if e := auditFor(t, env, org.ID, domain.AuditServiceAccountCreated, keep.ID); len(e) != 1 {
+		t.Fatalf("service_account.created entries %+v", e)
+	}
+	if e := auditFor(t, env, org.ID, domain.AuditServiceAccountDeleted, gone.ID); len(e) != 1 {
+		t.Fatalf("service_account.deleted entries %+v", e)
+	}
+	if n := count(t, env, org.ID, `SELECT count(*) FROM service_accounts WHERE secret_hash = $1`, keep.ClientSecret); n != 0 {
+		t.Fatal("the secret is stored in clear")
+	}
+}
+
+func TestAuditCarriesTheRequestID(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, admin := env.NewOrg(t)
+	rid := domain.NewID()
+	rctx := obs.With(ctx, obs.Fields{RequestID: rid})
+	u, err := env.Admin.CreateUser(rctx, admin.Principal, app.NewUserInput{Email: apptest.NewEmail("r"), Password: apptest.TestPassword, Roles: []string{"viewer"}})
+	ok(t, err)
+	e := auditFor(t, env, org.ID, domain.AuditUserCreated, u.ID)
+	if len(e) != 1 || e[0].RequestID != rid {
+		t.Fatalf("user.created entries %+v, want request id %s", e, rid)
+	}
 }

@@ -65,9 +65,16 @@ func (a *Auth) throttled(ctx context.Context, key string, t time.Time) error {
 	var n int
 	var oldest time.Time
 	err := a.Store.Tx(ctx, domain.GlobalScope(), func(tx Tx) error {
+		if err := tx.Throttle().LockLoginKey(ctx, key); err != nil {
+			return err
+		}
 		var err error
 		n, oldest, err = tx.Throttle().LoginFailuresSince(ctx, key, t.Add(-LoginFailureWindow))
-		return err
+		if err != nil || n >= MaxLoginFailures {
+			return err
+		}
+		// Count the attempt as a failure now; a success clears it.
+		return tx.Throttle().RecordLoginFailure(ctx, key, t)
 	})
 	if err != nil {
 		return err
@@ -85,13 +92,7 @@ func (a *Auth) throttled(ctx context.Context, key string, t time.Time) error {
 // fail records a failed login for key and audits it in scope; the body
 // the client sees is the same whatever went wrong.
 func (a *Auth) fail(ctx context.Context, key string, scope domain.Scope, actorID string, actorType domain.SubjectType, reason string, t time.Time) error {
-	err := a.Store.Tx(ctx, domain.GlobalScope(), func(tx Tx) error {
-		return tx.Throttle().RecordLoginFailure(ctx, key, t)
-	})
-	if err != nil {
-		return err
-	}
-	err = a.Store.Tx(ctx, scope, func(tx Tx) error {
+	err := a.Store.Tx(ctx, scope, func(tx Tx) error {
 		e := audit(ctx, domain.Principal{SubjectID: actorID, SubjectType: actorType, OrgID: scope.OrgID}, domain.AuditLoginFailed, string(actorType), actorID)
 		e.OrgID = scope.OrgID
 		e.Outcome = domain.OutcomeFailure

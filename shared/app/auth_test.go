@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,6 +72,10 @@ func TestPasswordLogin(t *testing.T) {
 		if _, err := env.Molecules.ListMolecules(ctx, p, app.Page{}); err != nil {
 			t.Fatalf("root acting in org B cannot list its molecules: %v", err)
 		}
+	})
+	t.Run("a malformed org_id is VALIDATION_FAILED", func(t *testing.T) {
+		_, err := login(user.Email, "org-a")
+		wantField(t, err, "org_id")
 	})
 	t.Run("root with an unknown org_id is refused", func(t *testing.T) {
 		_, err := login(root.Email, domain.NewID())
@@ -196,17 +202,42 @@ func TestLoginThrottleLiftsAfterTheWindow(t *testing.T) {
 	ok(t, login(apptest.TestPassword))
 }
 
-// Throttling is checked in one transaction and recorded in another, after
-// the password check. Guesses sent in parallel all pass the check before
-// any failure is recorded, so the limit of five does not hold.
+// gatheringHasher holds every password check until n of them are under
+// way (or a second has passed), so concurrent logins overlap for sure.
+type gatheringHasher struct {
+	app.PasswordHasher
+	mu      sync.Mutex
+	n       int
+	arrived int
+	all     chan struct{}
+}
+
+func (g *gatheringHasher) Verify(hash, password string) bool {
+	g.mu.Lock()
+	g.arrived++
+	if g.arrived == g.n {
+		close(g.all)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.all:
+	case <-time.After(time.Second):
+	}
+	return g.PasswordHasher.Verify(hash, password)
+}
+
+// Throttling is checked in one transaction and recorded in another,
+// after the password check. Guesses sent in parallel all pass the check
+// before any failure is recorded, so the limit of five does not hold.
 func TestLoginThrottleHoldsUnderConcurrentGuesses(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t, apptest.Options{})
 	_, admin := env.NewOrg(t)
 	u := env.NewUser(t, admin, domain.RoleStandard)
 	const guesses = 20
+	env.Auth.Hasher = &gatheringHasher{PasswordHasher: env.Hasher, n: guesses, all: make(chan struct{})}
 	errs := parallel(guesses, func(i int) error {
-		_, err := env.Auth.Login(ctx, app.PasswordLogin{Email: u.Email, Password: "guess number " + string(rune('a'+i))})
+		_, err := env.Auth.Login(ctx, app.PasswordLogin{Email: u.Email, Password: "guess number " + strconv.Itoa(i)})
 		return err
 	})
 	checked := 0
@@ -396,11 +427,19 @@ func TestAuthorizerRefuses(t *testing.T) {
 	t.Run("suspended org is ORG_FORBIDDEN", func(t *testing.T) {
 		org2, admin2 := env.NewOrg(t)
 		v := env.NewUser(t, admin2, domain.RoleStandard)
+		sa, err := env.Admin.CreateServiceAccount(ctx, admin2.Principal, app.NewServiceAccountInput{Name: "bot", Roles: []string{"viewer"}})
+		ok(t, err)
+		saPair, err := env.Auth.ClientLogin(ctx, sa.ClientID, sa.ClientSecret)
+		ok(t, err)
 		root := env.NewRoot(t)
-		_, err := env.Admin.UpdateOrg(ctx, root.Principal, org2.ID, app.OrgPatch{Status: ptr(domain.OrgSuspended)})
+		_, err = env.Admin.UpdateOrg(ctx, root.Principal, org2.ID, app.OrgPatch{Status: ptr(domain.OrgSuspended)})
 		ok(t, err)
 		_, err = env.Authorizer.Authorize(ctx, "Bearer "+v.Tokens.AccessToken)
 		wantCode(t, err, domain.CodeOrgForbidden)
+		_, err = env.Authorizer.Authorize(ctx, "Bearer "+saPair.AccessToken)
+		wantCode(t, err, domain.CodeOrgForbidden)
+		_, err = env.Auth.ClientLogin(ctx, sa.ClientID, sa.ClientSecret)
+		wantCode(t, err, domain.CodeInvalidCredentials)
 		_, err = env.Auth.Refresh(ctx, v.Tokens.RefreshToken)
 		wantCode(t, err, domain.CodeUnauthorized)
 		// Reactivation restores access: suspension is not a revocation.
@@ -431,4 +470,74 @@ func TestReenabledUserCanLogInAgain(t *testing.T) {
 	ok(t, err)
 	env.Clock.Advance(time.Second)
 	env.Login(t, v.Email, "")
+}
+
+func TestExpiredAndForeignTokens(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	_, admin := env.NewOrg(t)
+	u := env.NewUser(t, admin, domain.RoleStandard)
+
+	t.Run("a token signed with another key", func(t *testing.T) {
+		other := apptest.NewAWS(t, env.Clock.Now, 0)
+		tok, err := other.Keys.Signer().Sign(ctx, app.Token{Use: app.TokenAccess, SubjectID: u.UserID, SubjectType: domain.SubjectUser,
+			OrgID: u.OrgID, Roles: u.Roles, IssuedAt: env.Clock.Now(), ExpiresAt: env.Clock.Now().Add(time.Minute)})
+		ok(t, err)
+		_, err = env.Authorizer.Authorize(ctx, "Bearer "+tok)
+		wantCode(t, err, domain.CodeUnauthorized)
+	})
+	t.Run("an expired access token; the refresh token still works", func(t *testing.T) {
+		env.Clock.Advance(15*time.Minute + time.Minute) // TTL plus more than the leeway
+		_, err := env.Authorizer.Authorize(ctx, "Bearer "+u.Tokens.AccessToken)
+		wantCode(t, err, domain.CodeUnauthorized)
+		pair, err := env.Auth.Refresh(ctx, u.Tokens.RefreshToken)
+		ok(t, err)
+		_, err = env.Authorizer.Authorize(ctx, "Bearer "+pair.AccessToken)
+		ok(t, err)
+	})
+}
+
+func TestMe(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, admin := env.NewOrg(t)
+	root := env.NewRoot(t)
+	sa, err := env.Admin.CreateServiceAccount(ctx, admin.Principal, app.NewServiceAccountInput{Name: "ci bot", Roles: []string{"viewer"}})
+	ok(t, err)
+	pair, err := env.Auth.ClientLogin(ctx, sa.ClientID, sa.ClientSecret)
+	ok(t, err)
+	saP, err := env.Authorizer.Authorize(ctx, "Bearer "+pair.AccessToken)
+	ok(t, err)
+
+	me, err := env.Auth.Me(ctx, admin.Principal)
+	ok(t, err)
+	if me.Email != admin.Email || me.OrgID != org.ID || !slices.Contains(me.Scopes, domain.PermUserCreate) || slices.Contains(me.Scopes, domain.PermOrgCreate) {
+		t.Fatalf("admin me %+v", me)
+	}
+	me, err = env.Auth.Me(ctx, root.Principal)
+	ok(t, err)
+	if me.Email != root.Email || me.OrgID != "" || !slices.Contains(me.Scopes, domain.PermOrgCreate) {
+		t.Fatalf("root me %+v", me)
+	}
+	me, err = env.Auth.Me(ctx, saP)
+	ok(t, err)
+	if me.Name != "ci bot" || me.Email != "" || slices.Contains(me.Scopes, domain.PermJobCreate) {
+		t.Fatalf("service account me %+v", me)
+	}
+}
+
+func TestRootActingInAnOrgLogsOut(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, _ := env.NewOrg(t)
+	root := env.NewRoot(t)
+	inOrg := env.Login(t, root.Email, org.ID)
+	ok(t, env.Auth.Logout(ctx, inOrg.Principal, inOrg.Tokens.RefreshToken))
+	_, err := env.Authorizer.Authorize(ctx, "Bearer "+inOrg.Tokens.AccessToken)
+	wantCode(t, err, domain.CodeUnauthorized)
+	_, err = env.Auth.Refresh(ctx, inOrg.Tokens.RefreshToken)
+	wantCode(t, err, domain.CodeUnauthorized)
+	// The org-less login of the same root is another session.
+	_, err = env.Authorizer.Authorize(ctx, "Bearer "+root.Tokens.AccessToken)
+	ok(t, err)
 }

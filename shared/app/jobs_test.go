@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -169,6 +170,20 @@ func TestMaxActiveJobsQuota(t *testing.T) {
 		}
 		if n := count(t, env, org.ID, `SELECT count(*) FROM jobs`); n != 5 {
 			t.Fatalf("%d job rows, want 5", n)
+		}
+	})
+	t.Run("an Idempotency-Key replay is not refused by a full quota", func(t *testing.T) {
+		t.Parallel()
+		org, admin := env.NewOrg(t)
+		rec, lig := pair(t, env, admin)
+		env.SetQuotas(t, org.ID, ptr(1), nil)
+		in := jobRequest(rec, lig)
+		in.IdempotencyKey, in.RequestHash = "k", "h"
+		first := newJob(t, env, admin, in)
+		res, err := env.Jobs.CreateJob(ctx, admin.Principal, in)
+		ok(t, err)
+		if !res.Replayed || res.Job.ID != first.ID || res.Status != 202 {
+			t.Fatalf("replay %+v", res)
 		}
 	})
 	t.Run("finished jobs do not count", func(t *testing.T) {
@@ -382,7 +397,7 @@ func TestJobResultsAndFiles(t *testing.T) {
 		recB, _ := pair(t, env, adminB)
 		for _, uri := range []string{
 			domain.JobArtifactURI(org.ID, job.ID, "result.json"), // org A's, asked by org B
-			recB.URI(),                                // org B's, but named as org A's below
+			recB.URI(), // org B's, but named as org A's below
 			"mad://org/" + org.ID + "/molecules/" + recB.ID + ".pdbqt",
 			"mad://org/" + orgB.ID + "/jobs/" + job.ID + "/result.json",
 			"mad://org/" + org.ID + "/jobs/" + job.ID + "/../../x",
@@ -450,5 +465,119 @@ func TestCancelJob(t *testing.T) {
 				t.Fatalf("job.cancelled entries %+v", e)
 			}
 		})
+	}
+}
+
+func TestPipelines(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	orgA, adminA := env.NewOrg(t)
+	_, adminB := env.NewOrg(t)
+	viewer := env.NewUser(t, adminA, domain.RoleViewer)
+	rec, lig := pair(t, env, adminA)
+
+	defaults := domain.VinaParamsPatch{Center: &[3]float64{15.190, 53.903, 16.917}, Size: &[3]float64{22, 22, 22}, Exhaustiveness: ptr(2)}
+	pl, err := env.Jobs.CreatePipeline(ctx, adminA.Principal, app.NewPipelineInput{Name: "imatinib screen", Engine: "vina", Version: "1.0.0", Defaults: defaults})
+	ok(t, err)
+	if pl.OrgID != orgA.ID {
+		t.Fatalf("pipeline %+v", pl)
+	}
+
+	t.Run("the org sees the built-in and its own", func(t *testing.T) {
+		page, err := env.Jobs.ListPipelines(ctx, viewer.Principal, app.Page{})
+		ok(t, err)
+		var ids []string
+		for _, p := range page.Items {
+			ids = append(ids, p.ID)
+			if len(p.ParamsSchema) == 0 {
+				t.Fatalf("pipeline %s without a schema", p.ID)
+			}
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, []string{domain.BuiltinPipelineID, pl.ID}) {
+			t.Fatalf("org A lists %v", ids)
+		}
+	})
+	t.Run("another org sees only the built-in", func(t *testing.T) {
+		page, err := env.Jobs.ListPipelines(ctx, adminB.Principal, app.Page{})
+		ok(t, err)
+		if len(page.Items) != 1 || page.Items[0].ID != domain.BuiltinPipelineID {
+			t.Fatalf("org B lists %+v", page.Items)
+		}
+		_, err = env.Jobs.GetPipeline(ctx, adminB.Principal, pl.ID)
+		wantCode(t, err, domain.CodePipelineNotFound)
+		recB, ligB := pair(t, env, adminB)
+		in := jobRequest(recB, ligB)
+		in.PipelineID = pl.ID
+		_, err = env.Jobs.CreateJob(ctx, adminB.Principal, in)
+		wantCode(t, err, domain.CodePipelineNotFound)
+	})
+	t.Run("a job takes the pipeline's defaults", func(t *testing.T) {
+		job := newJob(t, env, adminA, app.CreateJobInput{PipelineID: pl.ID, Receptor: rec.ID, Ligand: lig.ID, UseCache: true})
+		if job.Params.Size != [3]float64{22, 22, 22} || job.Params.Exhaustiveness != 2 || job.Params.NumModes != 9 || job.PipelineVersion != "1.0.0" {
+			t.Fatalf("params %+v", job.Params)
+		}
+	})
+	t.Run("published versions are immutable and names are checked", func(t *testing.T) {
+		_, err := env.Jobs.CreatePipeline(ctx, adminA.Principal, app.NewPipelineInput{Name: "imatinib screen", Engine: "vina", Version: "1.0.0"})
+		wantCode(t, err, domain.CodeConflict)
+		_, err = env.Jobs.CreatePipeline(ctx, adminA.Principal, app.NewPipelineInput{Name: "Vina-Docking", Engine: "vina", Version: "1.2.3"})
+		wantField(t, err, "name")
+		_, err = env.Jobs.CreatePipeline(ctx, adminA.Principal, app.NewPipelineInput{Name: "x", Engine: "gnina", Version: "1"})
+		wantField(t, err, "engine")
+		_, err = env.Jobs.CreatePipeline(ctx, adminA.Principal, app.NewPipelineInput{Name: "x", Engine: "vina", Version: "1", Defaults: domain.VinaParamsPatch{NumModes: ptr(21)}})
+		wantField(t, err, "defaults.num_modes")
+		// The same name and version in another org is that org's own.
+		_, err = env.Jobs.CreatePipeline(ctx, adminB.Principal, app.NewPipelineInput{Name: "imatinib screen", Engine: "vina", Version: "1.0.0"})
+		ok(t, err)
+	})
+}
+
+func TestListJobs(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	_, admin := env.NewOrg(t)
+	_, other := env.NewOrg(t)
+	rec, lig := pair(t, env, admin)
+	var ids []string
+	for range 5 {
+		ids = append(ids, newJob(t, env, admin, jobRequest(rec, lig)).ID)
+	}
+	cancelled := ids[0]
+	_, err := env.Jobs.CancelJob(ctx, admin.Principal, cancelled)
+	ok(t, err)
+
+	var walked []string
+	page := app.Page{Limit: 2}
+	for {
+		got, err := env.Jobs.ListJobs(ctx, admin.Principal, app.JobFilter{}, page)
+		ok(t, err)
+		for _, j := range got.Items {
+			walked = append(walked, j.ID)
+		}
+		if got.NextCursor == "" {
+			break
+		}
+		page.After, err = app.DecodeCursor(got.NextCursor)
+		ok(t, err)
+	}
+	// Ids are UUIDv7: the listing is newest first by id.
+	if !slices.IsSortedFunc(walked, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Fatalf("walked %v, want descending ids", walked)
+	}
+	slices.Sort(walked)
+	slices.Sort(ids)
+	if !slices.Equal(walked, ids) {
+		t.Fatalf("walked %v, want each of %v once", walked, ids)
+	}
+	got, err := env.Jobs.ListJobs(ctx, admin.Principal, app.JobFilter{Status: domain.JobCancelled}, app.Page{})
+	ok(t, err)
+	if len(got.Items) != 1 || got.Items[0].ID != cancelled {
+		t.Fatalf("CANCELLED filter: %d items", len(got.Items))
+	}
+	got, err = env.Jobs.ListJobs(ctx, other.Principal, app.JobFilter{}, app.Page{})
+	ok(t, err)
+	if len(got.Items) != 0 {
+		t.Fatalf("another org lists %d jobs", len(got.Items))
 	}
 }

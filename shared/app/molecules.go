@@ -513,7 +513,10 @@ func (m *Molecules) startRun(ctx context.Context, up domain.Upload) (domain.Uplo
 		if err != nil {
 			return err
 		}
-		cur.JobID, cur.Error = res.Job.ID, jobErr
+		if res.Job != nil {
+			cur.JobID = res.Job.ID
+		}
+		cur.Error = jobErr
 		up = cur
 		return tx.Uploads().UpdateUpload(ctx, cur)
 	})

@@ -437,3 +437,94 @@ func TestIngestRecordsARunThatCannotStart(t *testing.T) {
 		t.Fatalf("stored upload %+v", status)
 	}
 }
+
+func TestCreateUploadLimits(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, admin := env.NewOrg(t)
+	cases := []struct {
+		name  string
+		in    app.NewUploadInput
+		code  domain.Code
+		field string
+	}{
+		{"over 100 MiB", app.NewUploadInput{Name: "x", Format: "sdf", SizeBytes: domain.MaxUploadMoleculeBytes + 1}, domain.CodePayloadTooLarge, ""},
+		{"zero bytes", app.NewUploadInput{Name: "x", Format: "sdf", SizeBytes: 0}, domain.CodeValidation, "size_bytes"},
+		{"negative size", app.NewUploadInput{Name: "x", Format: "sdf", SizeBytes: -1}, domain.CodeValidation, "size_bytes"},
+		{"path as name", app.NewUploadInput{Name: "a/../../b", Format: "sdf", SizeBytes: 10}, domain.CodeValidation, "name"},
+		{"pdb ligand with run", app.NewUploadInput{Name: "x", Format: "pdb", SizeBytes: 10,
+			Run: &app.RunInput{PipelineID: domain.BuiltinPipelineID, Receptor: domain.NewID(), Params: dockParams()}}, domain.CodeValidation, "format"},
+	}
+	for _, tc := range cases {
+		_, err := env.Molecules.CreateUpload(ctx, admin.Principal, tc.in)
+		if tc.field != "" {
+			wantField(t, err, tc.field)
+		} else {
+			wantCode(t, err, tc.code)
+		}
+	}
+	nothingWritten(t, env, org.ID)
+	cu, err := env.Molecules.CreateUpload(ctx, admin.Principal, app.NewUploadInput{Name: "x", Format: "sdf", SizeBytes: domain.MaxUploadMoleculeBytes})
+	ok(t, err)
+	if !strings.HasSuffix(strings.SplitN(cu.Request.URL, "?", 2)[0], domain.UploadKey(org.ID, cu.Upload.ID)) {
+		t.Fatalf("presigned URL %s does not name the upload key", cu.Request.URL)
+	}
+}
+
+func TestConcurrentIngestRegistersOneMolecule(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, admin := env.NewOrg(t)
+	receptor := molecule(t, env, admin, "receptor", domain.FormatPDBQT, testdata(t, "1iep_receptor.pdbqt"))
+	content := testdata(t, "1iep_ligand.pdbqt")
+	run := &app.RunInput{PipelineID: domain.BuiltinPipelineID, Receptor: receptor.ID, Params: dockParams()}
+	_, key := upload(t, env, admin, "ligand", domain.FormatPDBQT, content, run)
+
+	ups := make([]domain.Upload, 4)
+	errs := parallel(4, func(i int) error {
+		var err error
+		ups[i], err = env.Molecules.Ingest(ctx, key, int64(len(content)))
+		return err
+	})
+	for i, err := range errs {
+		ok(t, err)
+		if ups[i].MoleculeID != ups[0].MoleculeID || ups[i].Status != domain.UploadCompleted {
+			t.Fatalf("delivery %d: %+v, delivery 0: %+v", i, ups[i], ups[0])
+		}
+	}
+	if n := count(t, env, org.ID, `SELECT count(*) FROM molecules WHERE id <> $1`, receptor.ID); n != 1 {
+		t.Fatalf("%d ligand molecules from 4 concurrent deliveries", n)
+	}
+	if n := count(t, env, org.ID, `SELECT count(*) FROM jobs`); n != 1 {
+		t.Fatalf("%d jobs from 4 concurrent deliveries", n)
+	}
+}
+
+func TestStorageQuotaUnderConcurrentUploads(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, apptest.Options{})
+	org, admin := env.NewOrg(t)
+	content := testdata(t, "1iep_ligand.pdbqt")
+	env.SetQuotas(t, org.ID, nil, ptr(3*int64(len(content))))
+	errs := parallel(10, func(i int) error {
+		_, err := env.Molecules.CreateMolecule(ctx, admin.Principal, app.NewMoleculeInput{Name: "copy", Format: "pdbqt", Content: content})
+		return err
+	})
+	stored := 0
+	for _, err := range errs {
+		if domain.ErrorCode(err) == domain.CodeQuotaExceeded {
+			continue
+		}
+		ok(t, err)
+		stored++
+	}
+	if stored != 3 {
+		t.Fatalf("%d of 10 concurrent uploads stored under a quota of 3", stored)
+	}
+	if n := count(t, env, org.ID, `SELECT count(*) FROM molecules`); n != 3 {
+		t.Fatalf("%d molecule rows", n)
+	}
+	if keys := testenv.ObjectKeys(t, env.AWS.Buckets.Artifacts, org.ID+"/"); len(keys) != 3 {
+		t.Fatalf("%d objects stored: %v", len(keys), keys)
+	}
+}

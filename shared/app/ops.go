@@ -44,6 +44,13 @@ type Sweeper struct {
 	Log          *slog.Logger
 }
 
+func (s *Sweeper) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
 // SweepReport says what one sweep did.
 type SweepReport struct {
 	Sent, Resent, Failed, Deleted int
@@ -66,7 +73,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepReport, error) {
 		ectx := obs.With(ctx, obs.Fields{OrgID: e.OrgID, JobID: e.JobID})
 		if err := s.Queue.SendJob(ectx, JobMessage{JobID: e.JobID, OrgID: e.OrgID}); err != nil {
 			rep.Failed++
-			s.Log.ErrorContext(ectx, "sweeper could not send job message", "err", err)
+			s.log().ErrorContext(ectx, "sweeper could not send job message", "err", err)
 			continue
 		}
 		err := s.Store.Tx(ectx, domain.OrgScope(e.OrgID), func(tx Tx) error {
@@ -77,14 +84,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepReport, error) {
 			return err
 		})
 		if err != nil && domain.ErrorCode(err) != domain.CodeJobNotFound {
-			s.Log.ErrorContext(ectx, "sweeper could not record the send", "err", err)
+			s.log().ErrorContext(ectx, "sweeper could not record the send", "err", err)
 		}
 		if e.SentAt == nil {
 			rep.Sent++
-			s.Log.InfoContext(ectx, "sweeper sent a job message that was never sent")
+			s.log().InfoContext(ectx, "sweeper sent a job message that was never sent")
 		} else {
 			rep.Resent++
-			s.Log.WarnContext(ectx, "sweeper resent the message of a job unclaimed since", "sent_at", e.SentAt)
+			s.log().WarnContext(ectx, "sweeper resent the message of a job unclaimed since", "sent_at", e.SentAt)
 		}
 	}
 	n, err := s.housekeeping(ctx, t)

@@ -143,6 +143,8 @@ type TokenRepository interface {
 
 // LoginThrottle counts failed logins per email across Lambda containers.
 type LoginThrottle interface {
+	// LockLoginKey serializes attempts on one key until the transaction ends.
+	LockLoginKey(ctx context.Context, emailKey string) error
 	RecordLoginFailure(ctx context.Context, emailKey string, at time.Time) error
 	// LoginFailuresSince returns how many failures were recorded since t
 	// and when the oldest of them happened.

@@ -149,7 +149,7 @@ func (r jobRepo) UpdateJob(ctx context.Context, id string, fn func(*domain.Job) 
 	}
 	// A claimed or finished job needs no (re)send.
 	if j.Status == domain.JobRunning || j.Status.Terminal() {
-		if _, err := r.t.tx.Exec(ctx, `DELETE FROM job_outbox WHERE job_id = $1`, id); err != nil {
+		if _, err := r.t.tx.Exec(ctx, `DELETE FROM job_outbox WHERE org_id = $1 AND job_id = $2`, org, id); err != nil {
 			return nil, fmt.Errorf("clear job outbox: %w", err)
 		}
 	}
@@ -232,8 +232,11 @@ func (r jobRepo) SaveResults(ctx context.Context, res app.JobResults) error {
 	if err != nil {
 		return fmt.Errorf("encode task results: %w", err)
 	}
-	_, err = r.t.tx.Exec(ctx, `INSERT INTO job_results (org_id, job_id, engine_version, scores, task_results)
-		VALUES ($1, $2, $3, $4, $5)`, org, res.JobID, res.EngineVersion, sb, tb)
+	tag, err := r.t.tx.Exec(ctx, `INSERT INTO job_results (org_id, job_id, engine_version, scores, task_results)
+		SELECT $1, id, $3, $4, $5 FROM jobs WHERE org_id = $1 AND id = $2`, org, res.JobID, res.EngineVersion, sb, tb)
+	if err == nil && tag.RowsAffected() == 0 {
+		return domain.Errorf(domain.CodeJobNotFound, "job not found")
+	}
 	if err := mapError(err); err != nil {
 		if domain.ErrorCode(err) == domain.CodeConflict {
 			return domain.Errorf(domain.CodeConflict, "job %s already has results", res.JobID)
@@ -329,7 +332,8 @@ func (r jobRepo) PutCache(ctx context.Context, signature, jobID string) error {
 		return err
 	}
 	// The first completed job of a signature stays canonical.
-	_, err = r.t.tx.Exec(ctx, `INSERT INTO result_cache (org_id, input_signature, job_id) VALUES ($1, $2, $3)
+	_, err = r.t.tx.Exec(ctx, `INSERT INTO result_cache (org_id, input_signature, job_id)
+		SELECT $1, $2, id FROM jobs WHERE org_id = $1 AND id = $3
 		ON CONFLICT (org_id, input_signature) DO NOTHING`, org, signature, jobID)
 	if err != nil {
 		return fmt.Errorf("fill result cache: %w", err)
@@ -373,7 +377,11 @@ func (r jobRepo) SaveIdempotencyKey(ctx context.Context, subjectID string, rec a
 }
 
 func (r jobRepo) MarkOutboxSent(ctx context.Context, jobID string, at time.Time) error {
-	if _, err := r.t.tx.Exec(ctx, `UPDATE job_outbox SET sent_at = $2, attempts = attempts + 1 WHERE job_id = $1`, jobID, at); err != nil {
+	org, err := r.t.org()
+	if err != nil {
+		return err
+	}
+	if _, err := r.t.tx.Exec(ctx, `UPDATE job_outbox SET sent_at = $3, attempts = attempts + 1 WHERE org_id = $1 AND job_id = $2`, org, jobID, at); err != nil {
 		return fmt.Errorf("mark outbox sent: %w", err)
 	}
 	return nil

@@ -147,7 +147,7 @@ func (r tokenRepo) RevokeSubjectTokens(ctx context.Context, subjectID string, at
 
 func (r tokenRepo) RevokeAccessToken(ctx context.Context, jti, subjectID string, expiresAt time.Time) error {
 	_, err := r.t.tx.Exec(ctx, `INSERT INTO revoked_access_tokens (jti, org_id, subject_id, expires_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING`, jti, r.t.nullableOrg(), subjectID, expiresAt)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, jti) DO NOTHING`, jti, r.t.nullableOrg(), subjectID, expiresAt)
 	if err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
 	}
@@ -159,7 +159,7 @@ func (r tokenRepo) RevokeAccessToken(ctx context.Context, jti, subjectID string,
 // org the token acts in, and the revocation of its jti.
 const tokenStateSQL = `
 SELECT u.id IS NOT NULL OR sa.id IS NOT NULL,
-       COALESCE(u.enabled, sa.deleted_at IS NULL, false),
+       CASE WHEN u.id IS NOT NULL THEN u.enabled WHEN sa.id IS NOT NULL THEN sa.deleted_at IS NULL ELSE false END,
        COALESCE(u.roles, sa.roles, '{}'::text[]),
        COALESCE(u.tokens_not_before, 'epoch'::timestamptz),
        o.id IS NOT NULL,
@@ -200,6 +200,11 @@ func (r tokenRepo) DeleteExpired(ctx context.Context, before time.Time) (int, er
 type throttleRepo struct{ t *txn }
 
 var _ app.LoginThrottle = throttleRepo{}
+
+func (r throttleRepo) LockLoginKey(ctx context.Context, emailKey string) error {
+	_, err := r.t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('login:' || $1, 0))`, emailKey)
+	return err
+}
 
 func (r throttleRepo) RecordLoginFailure(ctx context.Context, emailKey string, at time.Time) error {
 	_, err := r.t.tx.Exec(ctx, `INSERT INTO login_failures (email_key, attempted_at) VALUES ($1, $2)`, emailKey, at)

@@ -97,9 +97,10 @@ func newDatabase(superURL string) (*Database, error) {
 			return nil, fmt.Errorf("create owner role: %w", err)
 		}
 	}
-	if _, err := su.Exec(ctx, `SELECT pg_advisory_unlock(4242)`); err != nil {
-		return nil, err
-	}
+	// The lock is held until the app roles exist and the schema is
+	// migrated: roles are cluster-wide, and the migration's own lock lives
+	// in each database, so it cannot serialize two test binaries.
+	defer su.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(4242)`)
 	if _, err := su.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, name, ownerRole)); err != nil {
 		return nil, fmt.Errorf("create database: %w", err)
 	}
