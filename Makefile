@@ -12,7 +12,7 @@ GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags='-s -w'
 GO_SOURCES   := $(shell find shared functions migrations -name '*.go' -o -name '*.sql' -o -name '*.json' 2>/dev/null)
 
 .PHONY: help dev test test-unit e2e build build-local synth synth-check engine-image engine-image-bump cdk-diff cdk-deploy lint fuzz bench \
-        test-reliability backup restore rotate-keys env clean
+        test-reliability backup restore rotate-keys invoke env clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -91,6 +91,9 @@ restore: ## restore the local stack from BACKUP=<dir>
 
 rotate-keys: ## rotate the local JWT signing key through the rotate function
 	$(GO) run ./scripts/devstack rotate-keys
+
+invoke: ## invoke one function once under the emulator: make invoke FN=health EVENT=events/apigw/health/health.json
+	$(GO) run ./scripts/devstack invoke $(FN) $(EVENT)
 
 env: ## print the environment to reach the running local stack with the aws CLI
 	@$(GO) run ./scripts/devstack env

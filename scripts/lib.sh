@@ -74,11 +74,15 @@ venv_ensure() {
 }
 
 # moto_start PORT LOGFILE: start moto server on 127.0.0.1:PORT, wait until it answers.
-# It runs scripts/devstack/internal/moto/moto_local.py: moto_server with
-# Secrets Manager rotation behaving as in AWS (the local stack runs the same).
+# It runs scripts/devstack/internal/moto/moto_local.py when present: moto_server
+# with Secrets Manager rotation behaving as in AWS (the local stack runs the same).
 moto_start() {
   local port="$1" logf="$2" i
-  "$MAD_ROOT/.venv/bin/python" "$MAD_ROOT/scripts/devstack/internal/moto/moto_local.py" -H 127.0.0.1 -p "$port" >"$logf" 2>&1 &
+  local server=("$MAD_ROOT/.venv/bin/moto_server")
+  if [ -f "$MAD_ROOT/scripts/devstack/internal/moto/moto_local.py" ]; then
+    server=("$MAD_ROOT/.venv/bin/python" "$MAD_ROOT/scripts/devstack/internal/moto/moto_local.py")
+  fi
+  "${server[@]}" -H 127.0.0.1 -p "$port" >"$logf" 2>&1 &
   echo $! > "$logf.pid"
   for i in $(seq 1 100); do
     if curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then return 0; fi

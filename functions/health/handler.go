@@ -3,7 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mad-bio/mad/shared/apigw"
 	"github.com/mad-bio/mad/shared/app"
@@ -14,6 +20,41 @@ import (
 // jwksSource publishes the token verification keys.
 type jwksSource interface {
 	JWKS(ctx context.Context) ([]byte, error)
+}
+
+// Dependencies the readiness checks probe.
+type (
+	pinger interface {
+		Ping(ctx context.Context) error
+	}
+	depther interface {
+		Depth(ctx context.Context) (int, int, error)
+	}
+	keyLoader interface {
+		Load(ctx context.Context) error
+	}
+	bucketHead interface {
+		HeadBucket(ctx context.Context, in *s3.HeadBucketInput, optFns ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+	}
+)
+
+// newReadiness builds the checks of /ready: the database, the jobs queue,
+// the artifacts bucket and the signing-key secret, each bounded to 2 s.
+func newReadiness(db pinger, queue depther, s3c bucketHead, bucket string, keys keyLoader, log *slog.Logger) *app.Readiness {
+	return &app.Readiness{Timeout: 2 * time.Second, Log: log, Checks: map[string]app.Check{
+		"db": db.Ping,
+		"queue": func(ctx context.Context) error {
+			_, _, err := queue.Depth(ctx)
+			return err
+		},
+		"storage": func(ctx context.Context) error {
+			if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+				return fmt.Errorf("head bucket: %w", err)
+			}
+			return nil
+		},
+		"secrets": keys.Load,
+	}}
 }
 
 // handler serves the public operational routes and the catch-all route.
@@ -73,7 +114,7 @@ func (h handler) keys(ctx context.Context, r *apigw.Request) (*apigw.Response, e
 func (h handler) fallback(ctx context.Context, r *apigw.Request) (*apigw.Response, error) {
 	method := r.Event.RequestContext.HTTP.Method
 	path := r.Event.RawPath
-	if _, _, _, known := routes.Match(method, path); known {
+	if _, _, ok, known := routes.Match(method, path); known && !ok {
 		return nil, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed on this path", truncate(method, 10))
 	}
 	return nil, domain.Errorf(domain.CodeRouteNotFound, "no route for %s %s", truncate(method, 10), truncate(path, 100))

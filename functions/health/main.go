@@ -4,15 +4,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mad-bio/mad/shared/apigw"
-	"github.com/mad-bio/mad/shared/app"
 	"github.com/mad-bio/mad/shared/bootstrap"
 	"github.com/mad-bio/mad/shared/config"
 	"github.com/mad-bio/mad/shared/openapi"
@@ -33,22 +28,7 @@ func main() {
 	if err != nil {
 		bootstrap.Exit(env.Log, "token keys", err)
 	}
-	s3c, queue := env.S3(), env.Queue()
-	bucket := env.Config.ArtifactsBucket
-	ready := &app.Readiness{Timeout: 2 * time.Second, Log: env.Log, Checks: map[string]app.Check{
-		"db": store.Ping,
-		"queue": func(ctx context.Context) error {
-			_, _, err := queue.Depth(ctx)
-			return err
-		},
-		"storage": func(ctx context.Context) error {
-			if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
-				return fmt.Errorf("head bucket: %w", err)
-			}
-			return nil
-		},
-		"secrets": keys.Load,
-	}}
+	ready := newReadiness(store, env.Queue(), env.S3(), env.Config.ArtifactsBucket, keys, env.Log)
 	mux := newMux(handler{ready: ready, jwks: keys, openapi: openapi.Document}, apigw.NewMux(routes.FnHealth, env.Log))
 	if err := mux.Check(); err != nil {
 		bootstrap.Exit(env.Log, "routes", err)

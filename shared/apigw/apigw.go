@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -419,11 +420,8 @@ func DecodeStrict(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
-		return domain.InvalidField("body", "must contain exactly one JSON value")
-	}
-	var extra json.RawMessage
-	if err := dec.Decode(&extra); err == nil {
+	// Anything after the value, even a stray ] or }, is refused.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return domain.InvalidField("body", "must contain exactly one JSON value")
 	}
 	return nil

@@ -173,8 +173,10 @@ func Match(method, path string) (Route, map[string]string, bool, bool) {
 	return *best, bestParams, true, pathKnown
 }
 
+// splitPath keeps a trailing empty segment: API Gateway does not treat
+// /jobs/ as /jobs, and neither does the local gateway.
 func splitPath(p string) []string {
-	p = strings.Trim(p, "/")
+	p = strings.TrimPrefix(p, "/")
 	if p == "" {
 		return nil
 	}
