@@ -12,17 +12,12 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mad-bio/mad/scripts/devstack/stacktest"
 )
 
 // env reads a setting with a default.
@@ -46,7 +41,7 @@ func TestE2E(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: no MAD_E2E_URL and starting a stack is not short")
 		}
-		base = startStack(t)
+		base = stacktest.Start(t, stacktest.Options{}).URL
 	}
 	c := NewClient(t, base)
 	steps := []struct {
@@ -140,117 +135,4 @@ func stepUnauthenticated(t *testing.T, c *Client) {
 	}
 	resp = c.Do("GET", "/no/such/route", nil, nil)
 	resp.Error(404, "ROUTE_NOT_FOUND")
-}
-
-// startStack runs `go run ./scripts/devstack up` on free ports in a
-// temporary state dir and returns its URL; the stack stops with the test.
-func startStack(t *testing.T) string {
-	t.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not t.TempDir (0700 parents): Postgres runs as another OS user under
-	// root and must traverse the state dir.
-	tmp, err := os.MkdirTemp("", "mad-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port, pgPort, awsPort := freePort(t), freePort(t), freePort(t)
-	bin := filepath.Join(tmp, "devstack")
-	build := exec.Command("go", "build", "-o", bin, "./scripts/devstack")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build devstack: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "up")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"MAD_LOCAL_STATE_DIR="+filepath.Join(tmp, "state"), fmt.Sprintf("PORT=%d", port),
-		fmt.Sprintf("MAD_LOCAL_PG_PORT=%d", pgPort), fmt.Sprintf("MAD_LOCAL_AWS_PORT=%d", awsPort),
-		"MAD_LOCAL_VISIBILITY_TIMEOUT=5", "MAD_STAGE=e2e", "DATABASE_URL=", "AWS_ENDPOINT_URL=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		close(lines)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	var log []string
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("devstack up exited before ready:\n%s", strings.Join(log, "\n"))
-			}
-			log = append(log, l)
-			if strings.Contains(l, "/ready -> 200") {
-				t.Logf("stack ready: %s", l)
-				go func() {
-					for range lines {
-					}
-				}()
-				return fmt.Sprintf("http://127.0.0.1:%d", port)
-			}
-		case <-ctx.Done():
-			t.Fatalf("devstack up not ready within 4 minutes:\n%s", strings.Join(log, "\n"))
-		}
-	}
-}
-
-func repoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			return "", fmt.Errorf("go.mod not found")
-		}
-		d = p
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
