@@ -41,7 +41,10 @@ func TestE2E(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: no MAD_E2E_URL and starting a stack is not short")
 		}
-		base = stacktest.Start(t, stacktest.Options{}).URL
+		fixtures.stack = stacktest.Start(t, stacktest.Options{})
+		base = fixtures.stack.URL
+	} else {
+		fixtures.stack = stacktest.Attach(t, base, "")
 	}
 	c := NewClient(t, base)
 	steps := []struct {
@@ -52,7 +55,17 @@ func TestE2E(t *testing.T) {
 		{"ready", stepReady},
 		{"root login", stepRootLogin},
 		{"unauthenticated", stepUnauthenticated},
-		// Others append their steps here: orgs, users, molecules, uploads, jobs...
+		{"orgs, users and service accounts", stepOrgs},
+		{"molecules", stepMolecules},
+		{"presigned upload", stepPresignedUpload},
+		{"docking", stepDocking},
+		{"pipelines", stepPipelines},
+		{"cache, idempotency, cancel, bad input", stepCache},
+		{"upload with run", stepUploadWithRun},
+		{"artifacts", stepArtifacts},
+		{"tokens", stepTokens},
+		{"authorization matrix", stepAuthorizationMatrix},
+		{"encryption at rest", stepEncryption},
 	}
 	for _, s := range steps {
 		start := time.Now()

@@ -211,7 +211,9 @@ func (j *Jobs) resolve(ctx context.Context, tx Tx, p domain.Principal, in Create
 	}
 	r.params = params
 	r.signature = domain.InputSignature(domain.SignatureInput{
-		Engine: pl.Engine, EngineVersion: pl.Version, Params: params,
+		// The engine's version, not the pipeline's: two pipelines asking
+		// for the same computation share cached results.
+		Engine: pl.Engine, EngineVersion: domain.VinaEngineVersion, Params: params,
 		ReceptorSHA256: r.receptor.SHA256, LigandSHA256: r.ligand.SHA256,
 		ReceptorFormat: r.receptor.Format, LigandFormat: r.ligand.Format,
 	})

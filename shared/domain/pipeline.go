@@ -12,6 +12,10 @@ const (
 	BuiltinPipelineName    = "vina-docking"
 	BuiltinPipelineID      = "00000000-0000-7000-8000-000000000001"
 	BuiltinPipelineVersion = "1.2.3"
+	// VinaEngineVersion is the AutoDock Vina release the engine image
+	// ships (Debian's autodock-vina). It is part of every input signature,
+	// so upgrading the engine never serves results of the old one.
+	VinaEngineVersion = "1.2.3"
 )
 
 // Pipeline is a named, versioned docking recipe. Built-in pipelines have no

@@ -141,6 +141,9 @@ func Start(t testing.TB, opts Options) *Stack {
 
 // stop ends the stack with SIGTERM (a clean shutdown), SIGKILL after 30 s.
 func (s *Stack) stop() {
+	if s.cmd == nil {
+		return
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
@@ -178,4 +181,32 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Attach describes a stack someone else runs (`make dev`): its runtime
+// file is read from stateDir (".state" at the repository root when empty).
+func Attach(t testing.TB, url, stateDir string) *Stack {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stateDir == "" {
+		stateDir = envOr("MAD_LOCAL_STATE_DIR", filepath.Join(root, ".state"))
+	}
+	rt, err := (state.Dir{Path: stateDir}).ReadRuntime()
+	if err != nil {
+		t.Fatalf("attach to %s: %v", url, err)
+	}
+	return &Stack{URL: url, StateDir: stateDir, Root: root, Runtime: rt, cmd: nil}
+}
+
+// FunctionEnv returns variable name of function fn's environment.
+func (s *Stack) FunctionEnv(fn, name string) string {
+	for _, kv := range s.Runtime.FunctionEnv[fn] {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }
