@@ -34,7 +34,7 @@ var box = map[string]any{"center": []float64{15.190, 53.903, 16.917}, "size": []
 
 // tenant is one org of the run with its members' clients.
 type tenant struct {
-	OrgID, AdminEmail string
+	OrgID, AdminEmail                                string
 	Admin, Operator, Standard, Viewer, Service, Root *Client
 	UserIDs                                          map[string]string // role -> user id
 	ServiceID                                        string

@@ -31,7 +31,6 @@ import (
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
-
 func TestMain(m *testing.M) {
 	// The use cases emit CloudWatch EMF lines on stdout; they are not
 	// what these tests look at.
