@@ -81,9 +81,13 @@ func (c *Client) Do(method, path string, body any, out any, headers ...string) *
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	start := time.Now()
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		c.t.Logf("slow request: %s %s took %s", method, path, d.Round(time.Millisecond))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
