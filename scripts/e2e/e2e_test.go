@@ -64,6 +64,7 @@ func TestE2E(t *testing.T) {
 		{"upload with run", stepUploadWithRun},
 		{"artifacts", stepArtifacts},
 		{"tokens", stepTokens},
+		{"signing key rotation", stepKeyRotation},
 		{"authorization matrix", stepAuthorizationMatrix},
 		{"encryption at rest", stepEncryption},
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -21,6 +23,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/mad-bio/mad/scripts/devstack/stacktest"
 )
@@ -733,13 +736,7 @@ func stepEncryption(t *testing.T, c *Client) {
 		t.Skip("no runtime information about the stack (set MAD_LOCAL_STATE_DIR when using MAD_E2E_URL)")
 	}
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(st.Runtime.Region),
-		awsconfig.WithBaseEndpoint(st.Runtime.AWSEndpoint),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	s3c := s3.NewFromConfig(awsConfig(t), func(o *s3.Options) { o.UsePathStyle = true })
 	total := 0
 	for _, bucket := range []string{st.FunctionEnv("molecules", "MAD_ARTIFACTS_BUCKET"), st.FunctionEnv("molecules", "MAD_UPLOADS_BUCKET")} {
 		p := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
@@ -764,4 +761,72 @@ func stepEncryption(t *testing.T, c *Client) {
 		t.Fatalf("only %d objects found; the run stores molecules and job artifacts", total)
 	}
 	t.Logf("%d objects, every one SSE-KMS with the stack key", total)
+}
+
+// stepKeyRotation rotates the JWT signing key mid-session through the
+// rotate function (the four Secrets Manager steps): the secret gets a new
+// AWSCURRENT version, and tokens issued before keep working, access and
+// refresh alike. (Functions pick the new key up within their key cache TTL,
+// MAD_JWT_KEY_CACHE_TTL; until then they sign with the old one, which
+// verifies as AWSPREVIOUS. shared/jwtauth tests the switch itself.)
+func stepKeyRotation(t *testing.T, c *Client) {
+	a := fixtures.orgs[0]
+	before := login(t, c, a.AdminEmail, userPassword, "")
+	oldKid := kid(t, before.Token)
+	cmd := exec.Command("go", "run", "./scripts/devstack", "rotate-keys")
+	cmd.Dir, cmd.Env = fixtures.stack.Root, append(os.Environ(), "MAD_LOCAL_STATE_DIR="+fixtures.stack.StateDir)
+	if fixtures.stack.Bin != "" {
+		cmd = fixtures.stack.Command("rotate-keys")
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("devstack rotate-keys: %v\n%s", err, out)
+	}
+	sm := secretsmanager.NewFromConfig(awsConfig(t))
+	cur, err := sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(fixtures.stack.FunctionEnv("auth", "MAD_JWT_SECRET_ID"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(cur.VersionId) == oldKid {
+		t.Fatalf("the signing secret's AWSCURRENT is still %s after the rotation", oldKid)
+	}
+	before.Do("GET", "/api/v1/me", nil, nil).Status(200)
+	var p struct {
+		AccessToken string `json:"access_token"`
+	}
+	c.WithToken("").Do("POST", "/api/v1/auth/refresh", map[string]string{"refresh_token": before.RefreshToken}, &p).Status(200)
+	c.WithToken(p.AccessToken).Do("GET", "/api/v1/me", nil, nil).Status(200)
+	t.Logf("rotated the signing key %s -> %s without logging anyone out", oldKid, aws.ToString(cur.VersionId))
+}
+
+// awsConfig is an SDK config for the stack's AWS endpoint.
+func awsConfig(t *testing.T) aws.Config {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(fixtures.stack.Runtime.Region),
+		awsconfig.WithBaseEndpoint(fixtures.stack.Runtime.AWSEndpoint),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// kid reads the key id from a JWT header.
+func kid(t *testing.T, token string) string {
+	t.Helper()
+	h, _, ok := strings.Cut(token, ".")
+	if !ok {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil || hdr.Kid == "" {
+		t.Fatalf("JWT header %s has no kid", b)
+	}
+	return hdr.Kid
 }

@@ -24,7 +24,10 @@ type Options struct {
 	// Env adds variables to devstack's environment (MAD_LOCAL_CONCURRENCY,
 	// MAD_LOCAL_SWEEP_SECONDS, MAD_LOCAL_FUNCTIONS, ...).
 	Env map[string]string
-	// VisibilityTimeout of every queue, seconds (default 5).
+	// VisibilityTimeout of every queue, seconds. The default, 120 s, is
+	// longer than any test's docking run even on a loaded machine, so a
+	// slow run is never redelivered behind its own back; fault tests that
+	// want redelivery set a short one.
 	VisibilityTimeout int
 }
 
@@ -34,7 +37,30 @@ type Stack struct {
 	StateDir string
 	Root     string // repository root
 	Runtime  state.Runtime
-	cmd      *exec.Cmd
+	// Bin is the devstack binary that runs the stack; Command runs its
+	// client commands (backup, restore, env...) against this stack.
+	Bin string
+	env []string
+	cmd *exec.Cmd
+}
+
+// CurrentRuntime reads runtime.json again: with MAD_LOCAL_FAULTS its
+// instance list follows restarts.
+func (s *Stack) CurrentRuntime(t testing.TB) state.Runtime {
+	t.Helper()
+	rt, err := (state.Dir{Path: s.StateDir}).ReadRuntime()
+	if err != nil {
+		t.Fatalf("read runtime: %v", err)
+	}
+	return rt
+}
+
+// Command returns `devstack args...` set up to act on this stack.
+func (s *Stack) Command(args ...string) *exec.Cmd {
+	cmd := exec.Command(s.Bin, args...)
+	cmd.Dir = s.Root
+	cmd.Env = s.env
+	return cmd
 }
 
 // RootCredentials are the stack's bootstrap root user.
@@ -62,13 +88,21 @@ func Start(t testing.TB, opts Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Cleanup(func() {
+		// A failed test keeps the stack's logs for a look.
+		if t.Failed() {
+			t.Logf("test failed: the stack's logs are kept in %s", filepath.Join(tmp, "state", "logs"))
+			_ = os.RemoveAll(filepath.Join(tmp, "state", "pg"))
+			return
+		}
+		os.RemoveAll(tmp)
+	})
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	vis := opts.VisibilityTimeout
 	if vis == 0 {
-		vis = 5
+		vis = 120
 	}
 	port, pgPort, awsPort := FreePort(t), FreePort(t), FreePort(t)
 	bin := filepath.Join(tmp, "devstack")
@@ -108,7 +142,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 		close(lines)
 	}()
-	s := &Stack{URL: fmt.Sprintf("http://127.0.0.1:%d", port), StateDir: stateDir, Root: root, cmd: cmd}
+	s := &Stack{URL: fmt.Sprintf("http://127.0.0.1:%d", port), StateDir: stateDir, Root: root, Bin: bin, env: cmd.Env, cmd: cmd}
 	t.Cleanup(s.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
