@@ -102,10 +102,8 @@ func (m *Mux) Check() error {
 // requestID echoes a client's X-Request-Id when it is a UUID, otherwise
 // uses API Gateway's id when it is one, otherwise makes one.
 func requestID(ev *events.APIGatewayV2HTTPRequest) string {
-	if v := header(ev, "x-request-id"); v != "" {
-		if id, err := domain.ParseID(v); err == nil {
-			return id
-		}
+	if v := header(ev, "x-request-id"); v != "" && domain.IsID(v) {
+		return v // echoed as sent: the client correlates by its own spelling
 	}
 	if id, err := domain.ParseID(ev.RequestContext.RequestID); err == nil {
 		return id

@@ -284,9 +284,32 @@ func (e *Engine) complete(ctx context.Context, sys domain.Principal, job *domain
 		// Cancelled meanwhile, or completed by a duplicate delivery: the
 		// first writer wins and this run's results are dropped.
 		e.log().InfoContext(ctx, "job finished elsewhere; results of this run dropped", "err", err)
+		e.dropArtifactsOfCancelled(ctx, job)
 		return nil
 	}
 	return err
+}
+
+// dropArtifactsOfCancelled deletes what this run uploaded when the job was
+// cancelled under it. A job completed by another delivery keeps them: its
+// artifacts live under the same keys.
+func (e *Engine) dropArtifactsOfCancelled(ctx context.Context, job *domain.Job) {
+	var st domain.JobStatus
+	err := e.Store.Tx(ctx, domain.OrgScope(job.OrgID), func(tx Tx) error {
+		j, err := tx.Jobs().FindJobByID(ctx, job.ID)
+		if err == nil {
+			st = j.Status
+		}
+		return err
+	})
+	if err != nil || st != domain.JobCancelled {
+		return
+	}
+	for name := range domain.JobArtifacts {
+		if err := e.Objects.DeleteObject(ctx, domain.JobArtifactKey(job.OrgID, job.ID, name)); err != nil {
+			e.log().WarnContext(ctx, "delete artifact of a cancelled job", "artifact", name, "err", err)
+		}
+	}
 }
 
 func paramsDoc(p domain.VinaParams) map[string]any {
