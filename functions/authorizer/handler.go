@@ -43,11 +43,17 @@ func (h handler) handle(ctx context.Context, ev events.APIGatewayV2CustomAuthori
 			h.log.ErrorContext(ctx, "authorizer dependency failed", "err", err)
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, err
 		}
-		h.log.WarnContext(ctx, "token refused", "code", de.Code, "reason", de.Message, "route", ev.RouteKey)
-		obs.Metric("authorizer", "AuthFailures", 1, "Count", map[string]string{"Code": string(de.Code)})
+		h.log.WarnContext(ctx, "token refused", "code", de.Code, "reason", de.Message, "route", ev.RouteKey, "err", err.Error())
+		if de.Code != domain.CodeNotReady {
+			obs.Metric("authorizer", "AuthFailures", 1, "Count", map[string]string{"Code": string(de.Code)})
+		}
 		code := domain.CodeUnauthorized
-		if de.Code == domain.CodeOrgForbidden {
-			code = domain.CodeOrgForbidden
+		switch de.Code {
+		case domain.CodeOrgForbidden, domain.CodeNotReady:
+			// A suspended org, or a database that cannot be reached: the
+			// function answers 403 / 503 with Retry-After, and a valid
+			// token is not reported as bad while the database is down.
+			code = de.Code
 		}
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: map[string]any{
 			apigw.CtxAuthError: string(code), apigw.CtxAuthMessage: de.Message}}, nil

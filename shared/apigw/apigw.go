@@ -214,6 +214,8 @@ func principalFrom(ev *events.APIGatewayV2HTTPRequest) (domain.Principal, error)
 		switch domain.Code(code) {
 		case domain.CodeOrgForbidden:
 			return domain.Principal{}, domain.Errorf(domain.CodeOrgForbidden, "%s", orDefault(msg, "organization is suspended"))
+		case domain.CodeNotReady:
+			return domain.Principal{}, &domain.Error{Code: domain.CodeNotReady, Message: orDefault(msg, "a dependency is unavailable; retry shortly"), RetryAfter: 5 * time.Second}
 		default:
 			return domain.Principal{}, domain.Errorf(domain.CodeUnauthorized, "%s", orDefault(msg, "invalid or expired token"))
 		}
@@ -308,6 +310,9 @@ func (m *Mux) errorResponse(ctx context.Context, rid string, err error) events.A
 	}
 	if de.Code == domain.CodeRateLimited {
 		obs.Metric(m.function, "Throttles", 1, "Count", nil)
+	}
+	if de.Code == domain.CodeNotReady {
+		m.log.WarnContext(ctx, "dependency unavailable", "err", err.Error())
 	}
 	body := ErrorBody{Error: ErrorDetail{Code: de.Code, Message: de.Message}}
 	if len(de.Fields) > 0 {

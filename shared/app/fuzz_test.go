@@ -23,14 +23,19 @@ func FuzzAuthorizationHeader(f *testing.F) {
 	u := env.NewUser(f, admin, domain.RoleStandard)
 	subjects := map[string]string{u.Tokens.AccessToken: u.UserID, admin.Tokens.AccessToken: admin.UserID}
 
-	tok := u.Tokens.AccessToken
-	basic := base64.StdEncoding.EncodeToString([]byte(u.Email + ":" + apptest.TestPassword))
+	// Seeds name this process's tokens by placeholder: the fuzzing
+	// coordinator and its workers each run this setup, with their own
+	// database and keys, and share only the corpus.
+	placeholders := strings.NewReplacer("$USER", u.Tokens.AccessToken, "$ADMIN", admin.Tokens.AccessToken,
+		"$REFRESH", u.Tokens.RefreshToken)
+	tok := "$USER"
+	basic := base64.StdEncoding.EncodeToString([]byte("ada@example.org:" + apptest.TestPassword))
 	for _, h := range []string{
 		"Bearer " + tok, "bearer " + tok, "BEARER " + tok, "bEaReR " + tok,
 		"Bearer  " + tok, "Bearer   " + tok + "   ", "  Bearer " + tok, "\tBearer " + tok + "\n",
 		"Bearer\t" + tok, "Bearer\u00a0" + tok, "Bearer\r\n " + tok, "Bearer " + tok + "\x00",
 		"Bearer " + tok + " " + tok, "Bearer " + tok + "," + tok, "Bearer " + tok + "x",
-		"Bearer " + admin.Tokens.AccessToken, "Bearer " + u.Tokens.RefreshToken,
+		"Bearer $ADMIN", "Bearer $REFRESH", "Bearer $USER$ADMIN",
 		tok, "Token " + tok, "JWT " + tok, "Basic " + basic, "Basic " + tok, "Digest username=\"a\"",
 		"", " ", "\t", "Bearer", "Bearer ", "Bearer \t ", "Bearer null", "Bearer undefined",
 		"Bearer " + strings.Repeat("A", 8<<10), strings.Repeat("B", 8<<10), "Bearer " + tok + strings.Repeat(" ", 8<<10),
@@ -40,6 +45,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, header string) {
+		header = placeholders.Replace(header)
 		p, err := env.Authorizer.Authorize(ctx, header)
 		if err == nil {
 			var want string

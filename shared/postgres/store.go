@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -182,14 +183,38 @@ func mapError(err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505": // unique_violation
+		switch {
+		case pe.Code == "23505": // unique_violation
 			return &domain.Error{Code: domain.CodeConflict, Message: "a resource with the same unique fields already exists"}
-		case "40001", "40P01": // serialization_failure, deadlock_detected
+		case pe.Code == "40001", pe.Code == "40P01": // serialization_failure, deadlock_detected
 			return fmt.Errorf("transient database conflict: %w", err)
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"): // connection exception, shutdown
+			return notReady(err)
 		}
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.SafeToRetry(err) {
+		return notReady(err)
+	}
 	return err
+}
+
+// notReady reports a database that cannot be reached as the contract's
+// 503 NOT_READY, with a hint to retry; the cause stays in the logs.
+func notReady(cause error) error {
+	return &notReadyError{cause: cause}
+}
+
+type notReadyError struct{ cause error }
+
+func (e *notReadyError) Error() string { return "database unavailable: " + e.cause.Error() }
+func (e *notReadyError) Unwrap() error { return e.cause }
+func (e *notReadyError) As(target any) bool {
+	if de, ok := target.(**domain.Error); ok {
+		*de = &domain.Error{Code: domain.CodeNotReady, Message: "the database is unavailable; retry shortly", RetryAfter: 5 * time.Second}
+		return true
+	}
+	return false
 }
 
 // notFound maps pgx.ErrNoRows to the given domain code.
