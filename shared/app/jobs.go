@@ -290,13 +290,6 @@ func (j *Jobs) CreateJob(ctx context.Context, p domain.Principal, in CreateJobIn
 		if err != nil {
 			return err
 		}
-		org, err := tx.Orgs().LockOrg(ctx, p.OrgID)
-		if err != nil {
-			return err
-		}
-		if org.Status != domain.OrgActive {
-			return domain.Errorf(domain.CodeOrgForbidden, "organization is suspended")
-		}
 		var job *domain.Job
 		if in.UseCache {
 			canonical, hit, err := tx.Jobs().FindCachedJob(ctx, r.signature)
@@ -304,12 +297,30 @@ func (j *Jobs) CreateJob(ctx context.Context, p domain.Principal, in CreateJobIn
 				return err
 			}
 			if hit {
+				// A cache hit adds no active job, so it takes no quota lock:
+				// hits never queue behind each other or behind misses.
+				org, err := tx.Orgs().FindOrgByID(ctx, p.OrgID)
+				if err != nil {
+					return err
+				}
+				if org.Status != domain.OrgActive {
+					return domain.Errorf(domain.CodeOrgForbidden, "organization is suspended")
+				}
 				job = domain.NewCachedJob(domain.NewID(), p.OrgID, p.SubjectID, r.pipeline,
 					domain.JobInputs{Receptor: r.receptor.ID, Ligand: r.ligand.ID}, r.params, r.signature, canonical, t)
 				res.Status = 200
 			}
 		}
 		if job == nil {
+			// The org's row lock serializes quota checks: max_active_jobs
+			// holds exactly under concurrent creations.
+			org, err := tx.Orgs().LockOrg(ctx, p.OrgID)
+			if err != nil {
+				return err
+			}
+			if org.Status != domain.OrgActive {
+				return domain.Errorf(domain.CodeOrgForbidden, "organization is suspended")
+			}
 			active, err := tx.Jobs().CountActiveJobs(ctx)
 			if err != nil {
 				return err
