@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/obs"
 )
@@ -188,12 +190,12 @@ func (e *Engine) run(ctx context.Context, job *domain.Job) (DockResult, error) {
 		}
 		return DockInput{Path: p, Format: m.Format}, nil
 	}
-	ri, err := fetch(rec, "receptor_in")
-	if err != nil {
-		return DockResult{}, err
-	}
-	li, err := fetch(lig, "ligand_in")
-	if err != nil {
+	// The two downloads are independent: fetch them concurrently.
+	var ri, li DockInput
+	g, _ := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { ri, err = fetch(rec, "receptor_in"); return err })
+	g.Go(func() (err error) { li, err = fetch(lig, "ligand_in"); return err })
+	if err := g.Wait(); err != nil {
 		return DockResult{}, err
 	}
 	return e.Docker.Dock(ctx, DockRequest{ScratchDir: dir, Receptor: ri, Ligand: li, Params: job.Params,
@@ -247,14 +249,22 @@ func (e *Engine) complete(ctx context.Context, sys domain.Principal, job *domain
 		{"vina.log", "text/plain; charset=utf-8", res.Log},
 		{"result.json", "application/json", resultJSON},
 	}
-	var arts []Artifact
-	for _, f := range files {
-		key := domain.JobArtifactKey(job.OrgID, job.ID, f.name)
-		if err := e.Objects.PutObject(ctx, key, f.body, f.ctype); err != nil {
-			return fmt.Errorf("store %s: %w", f.name, err)
-		}
-		sum := sha256.Sum256(f.body)
-		arts = append(arts, Artifact{Name: f.name, Key: key, SizeBytes: int64(len(f.body)), SHA256: hex.EncodeToString(sum[:]), ContentType: f.ctype})
+	// Four independent uploads: concurrently, each to its fixed key.
+	arts := make([]Artifact, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, f := range files {
+		g.Go(func() error {
+			key := domain.JobArtifactKey(job.OrgID, job.ID, f.name)
+			if err := e.Objects.PutObject(gctx, key, f.body, f.ctype); err != nil {
+				return fmt.Errorf("store %s: %w", f.name, err)
+			}
+			sum := sha256.Sum256(f.body)
+			arts[i] = Artifact{Name: f.name, Key: key, SizeBytes: int64(len(f.body)), SHA256: hex.EncodeToString(sum[:]), ContentType: f.ctype}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	best := 0.0
 	if len(res.Scores) > 0 {
