@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mad-bio/mad/shared/apigw"
 	"github.com/mad-bio/mad/shared/app"
@@ -103,8 +104,13 @@ func readMultipart(body []byte, boundary string) (app.NewMoleculeInput, error) {
 			return in, domain.InvalidField("body", "is not valid multipart/form-data")
 		}
 		name := part.FormName()
+		if name == "" {
+			return in, domain.InvalidField("body", "every part needs Content-Disposition: form-data with a name")
+		}
+		// Part names are the client's: bounded before they reach an error.
+		field := truncate(name, 64)
 		if seen[name] {
-			return in, domain.InvalidField(name, "given more than once")
+			return in, domain.InvalidField(field, "given more than once")
 		}
 		seen[name] = true
 		limit := int64(1024)
@@ -113,13 +119,13 @@ func readMultipart(body []byte, boundary string) (app.NewMoleculeInput, error) {
 		}
 		b, err := io.ReadAll(io.LimitReader(part, limit+1))
 		if err != nil {
-			return in, domain.InvalidField(name, "could not be read")
+			return in, domain.InvalidField(field, "could not be read")
 		}
 		if int64(len(b)) > limit {
 			if name == "file" {
 				return in, domain.Errorf(domain.CodePayloadTooLarge, "molecule content is larger than 5 MiB; use a presigned upload")
 			}
-			return in, domain.InvalidField(name, "is too long")
+			return in, domain.InvalidField(field, "is too long")
 		}
 		switch name {
 		case "file":
@@ -129,7 +135,7 @@ func readMultipart(body []byte, boundary string) (app.NewMoleculeInput, error) {
 		case "format":
 			in.Format = strings.TrimSpace(string(b))
 		default:
-			return in, domain.InvalidField(truncate(name, 64), "is not an accepted field")
+			return in, domain.InvalidField(field, "is not an accepted field")
 		}
 	}
 	if !seen["file"] {
@@ -138,9 +144,13 @@ func readMultipart(body []byte, boundary string) (app.NewMoleculeInput, error) {
 	return in, nil
 }
 
+// truncate cuts s to at most n bytes at a rune boundary.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

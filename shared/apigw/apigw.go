@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -222,7 +223,7 @@ func principalFrom(ev *events.APIGatewayV2HTTPRequest) (domain.Principal, error)
 	}
 	p := domain.Principal{SubjectID: str(CtxSubject), SubjectType: domain.SubjectType(str(CtxSubjectType)),
 		OrgID: str(CtxOrgID), TokenID: str(CtxTokenID)}
-	if !domain.IsID(p.SubjectID) || (p.OrgID != "" && !domain.IsID(p.OrgID)) ||
+	if !domain.IsCanonicalID(p.SubjectID) || (p.OrgID != "" && !domain.IsCanonicalID(p.OrgID)) ||
 		(p.SubjectType != domain.SubjectUser && p.SubjectType != domain.SubjectServiceAccount) {
 		return domain.Principal{}, domain.Errorf(domain.CodeUnauthorized, "authentication required")
 	}
@@ -353,9 +354,13 @@ func (m *Mux) encode(ctx context.Context, rid string, r *Response) events.APIGat
 	return out
 }
 
+// truncate cuts s to at most n bytes at a rune boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }
@@ -443,7 +448,11 @@ func jsonError(err error) error {
 	case errors.As(err, &se):
 		return domain.InvalidField("body", fmt.Sprintf("is not valid JSON (at byte %d)", se.Offset))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		// encoding/json has no typed error for this; the name is quoted.
+		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil || name == "" {
+			return domain.InvalidField("body", "has a member that is not an accepted field")
+		}
 		return domain.InvalidField(truncate(name, 64), "is not an accepted field")
 	case errors.Is(err, errors.New("EOF")) || err.Error() == "EOF" || err.Error() == "unexpected EOF":
 		return domain.InvalidField("body", "is not valid JSON (truncated)")

@@ -210,7 +210,8 @@ func FuzzPathID(f *testing.F) {
 // principal (UUID subject, known subject type, UUID or no org, known
 // roles) that holds the permission in an org; everything else is 401 or
 // 403 in the contract's shape, ORG_FORBIDDEN only when the authorizer
-// said so or an org-less principal calls an org route.
+// said so or an org-less principal calls an org route, and 503 NOT_READY
+// with Retry-After only when the authorizer could not reach the database.
 func FuzzPrincipalContext(f *testing.F) {
 	obs.SetMetricsOutput(io.Discard)
 	a := fzAdmin
@@ -232,6 +233,7 @@ func FuzzPrincipalContext(f *testing.F) {
 		{a.SubjectID, "user", a.OrgID, "", "", "", "", ""},
 		{a.SubjectID, "user", a.OrgID, "admin", "", "", "AUTH_UNAUTHORIZED", "invalid or expired token"},
 		{a.SubjectID, "user", a.OrgID, "admin", "", "", "ORG_FORBIDDEN", ""},
+		{a.SubjectID, "user", a.OrgID, "admin", "", "", "NOT_READY", ""},
 		{"", "", "", "", "", "", "INTERNAL_ERROR", "boom"},
 		{"", "", "", "", "", "", "", ""},
 	} {
@@ -278,6 +280,12 @@ func FuzzPrincipalContext(f *testing.F) {
 				}
 			case d.Code == domain.CodeOrgForbidden && org != "":
 				t.Fatalf("ORG_FORBIDDEN for a principal in org %q: %s", org, resp.Body)
+			}
+		case http.StatusServiceUnavailable:
+			// The authorizer could not reach the database: 503 to retry.
+			if d := fzError(t, resp); authErr != string(domain.CodeNotReady) || d.Code != domain.CodeNotReady ||
+				resp.Headers["Retry-After"] == "" {
+				t.Fatalf("context %v: %d %s (Retry-After %q)", c, resp.StatusCode, resp.Body, resp.Headers["Retry-After"])
 			}
 		default:
 			t.Fatalf("context %v: %d %s", c, resp.StatusCode, resp.Body)

@@ -321,7 +321,7 @@ func (a *Admin) CreateServiceAccount(ctx context.Context, p domain.Principal, in
 	}
 	id := domain.NewID()
 	sa := domain.ServiceAccount{ID: id, OrgID: p.OrgID, Name: in.Name,
-		ClientID: "mad_sa_" + strings.ReplaceAll(id, "-", ""), SecretHash: a.Secrets.HashSecret(secret),
+		ClientID: clientIDPrefix + strings.ReplaceAll(id, "-", ""), SecretHash: a.Secrets.HashSecret(secret),
 		Roles: roles, CreatedAt: now(a.Clock), CreatedBy: p.SubjectID}
 	err = a.Store.Tx(ctx, p.Scope(), func(tx Tx) error {
 		if err := tx.ServiceAccounts().CreateServiceAccount(ctx, sa); err != nil {

@@ -81,3 +81,10 @@ func IsID(s string) bool {
 func isHex(c byte) bool {
 	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
+
+// IsCanonicalID reports whether s is a UUID in the canonical lowercase
+// spelling the server itself writes.
+func IsCanonicalID(s string) bool {
+	id, err := ParseID(s)
+	return err == nil && id == s
+}

@@ -30,7 +30,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleViewer, RoleStandard, RoleOperator, RoleAdmin, RoleRoot:
 		return r, nil
 	}
-	return "", fmt.Errorf("unknown role %q", s)
+	return "", fmt.Errorf("unknown role %.32q", s)
 }
 
 // Permission names one thing a principal may do. Routes carry one each.

@@ -186,6 +186,9 @@ func mapError(err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return &domain.Error{Code: domain.CodeConflict, Message: "a resource with the same unique fields already exists"}
+		case pe.Code == "22021", pe.Code == "22P05": // character_not_in_repertoire, untranslatable_character
+			// A client's string Postgres cannot store (U+0000): their input, not our failure.
+			return domain.InvalidField("body", "contains a character that cannot be stored (such as U+0000)")
 		case pe.Code == "40001", pe.Code == "40P01": // serialization_failure, deadlock_detected
 			return fmt.Errorf("transient database conflict: %w", err)
 		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"): // connection exception, shutdown
