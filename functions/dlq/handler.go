@@ -23,12 +23,5 @@ type handler struct {
 }
 
 func (h handler) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	return sqsevent.Handle(ctx, h.log, ev, func(ctx context.Context, r sqsevent.Record) error {
-		msg, err := h.decode(r.Body)
-		if err != nil {
-			h.log.ErrorContext(ctx, "undecodable dead letter dropped", "message_id", r.MessageID, "err", err)
-			return nil
-		}
-		return h.dead.Process(ctx, msg, r.ReceiveCount)
-	}), nil
+	return sqsevent.HandleDecoded(ctx, h.log, ev, h.decode, h.dead.Process), nil
 }

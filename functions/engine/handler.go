@@ -23,14 +23,5 @@ type handler struct {
 }
 
 func (h handler) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	return sqsevent.Handle(ctx, h.log, ev, func(ctx context.Context, r sqsevent.Record) error {
-		msg, err := h.decode(r.Body)
-		if err != nil {
-			// A message no engine can read will never succeed: drop it
-			// (logged) rather than cycle it to the DLQ.
-			h.log.ErrorContext(ctx, "undecodable job message dropped", "message_id", r.MessageID, "err", err)
-			return nil
-		}
-		return h.engine.Process(ctx, msg, r.ReceiveCount)
-	}), nil
+	return sqsevent.HandleDecoded(ctx, h.log, ev, h.decode, h.engine.Process), nil
 }

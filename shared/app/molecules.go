@@ -82,16 +82,8 @@ func (m *Molecules) CreateMolecule(ctx context.Context, p domain.Principal, in N
 func (m *Molecules) store(ctx context.Context, p domain.Principal, mol domain.Molecule, content []byte) error {
 	put := false
 	err := m.Store.Tx(ctx, domain.OrgScope(mol.OrgID), func(tx Tx) error {
-		org, err := tx.Orgs().LockOrg(ctx, mol.OrgID)
-		if err != nil {
+		if err := reserveStorage(ctx, tx, mol.OrgID, mol.SizeBytes); err != nil {
 			return err
-		}
-		used, err := tx.Molecules().StorageUsed(ctx)
-		if err != nil {
-			return err
-		}
-		if used+mol.SizeBytes > org.Quotas.MaxStorageBytes {
-			return domain.Errorf(domain.CodeQuotaExceeded, "storage quota exceeded: %d of %d bytes used", used, org.Quotas.MaxStorageBytes)
 		}
 		if err := m.Objects.PutObject(ctx, mol.Key(), content, contentType(mol.Format)); err != nil {
 			return err
@@ -111,6 +103,25 @@ func (m *Molecules) store(ctx context.Context, p domain.Principal, mol domain.Mo
 		}
 	}
 	return err
+}
+
+// reserveStorage checks that size more bytes fit the org's
+// max_storage_bytes, holding the org's row lock until tx ends so that the
+// check and the write cannot interleave with another upload. Errors:
+// QUOTA_EXCEEDED.
+func reserveStorage(ctx context.Context, tx Tx, orgID string, size int64) error {
+	org, err := tx.Orgs().LockOrg(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	used, err := tx.Molecules().StorageUsed(ctx)
+	if err != nil {
+		return err
+	}
+	if used+size > org.Quotas.MaxStorageBytes {
+		return domain.Errorf(domain.CodeQuotaExceeded, "storage quota exceeded: %d of %d bytes used", used, org.Quotas.MaxStorageBytes)
+	}
+	return nil
 }
 
 func (m *Molecules) log() *slog.Logger {
@@ -291,16 +302,8 @@ func (m *Molecules) CreateUpload(ctx context.Context, p domain.Principal, in New
 		up.Run = &run
 	}
 	err = m.Store.Tx(ctx, p.Scope(), func(tx Tx) error {
-		org, err := tx.Orgs().LockOrg(ctx, p.OrgID)
-		if err != nil {
+		if err := reserveStorage(ctx, tx, p.OrgID, in.SizeBytes); err != nil {
 			return err
-		}
-		used, err := tx.Molecules().StorageUsed(ctx)
-		if err != nil {
-			return err
-		}
-		if used+in.SizeBytes > org.Quotas.MaxStorageBytes {
-			return domain.Errorf(domain.CodeQuotaExceeded, "storage quota exceeded: %d of %d bytes used", used, org.Quotas.MaxStorageBytes)
 		}
 		return tx.Uploads().CreateUpload(ctx, up)
 	})

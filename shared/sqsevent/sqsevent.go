@@ -47,3 +47,18 @@ func safe(ctx context.Context, h Handler, r Record) (err error) {
 	}()
 	return h(ctx, r)
 }
+
+// HandleDecoded runs process for every record whose body decode accepts.
+// A body no decoder accepts can never succeed, so it is logged and
+// acknowledged rather than cycled to the dead-letter queue.
+func HandleDecoded[T any](ctx context.Context, log *slog.Logger, ev events.SQSEvent,
+	decode func(body string) (T, error), process func(ctx context.Context, msg T, receiveCount int) error) events.SQSEventResponse {
+	return Handle(ctx, log, ev, func(ctx context.Context, r Record) error {
+		msg, err := decode(r.Body)
+		if err != nil {
+			log.ErrorContext(ctx, "undecodable message dropped", "message_id", r.MessageID, "err", err)
+			return nil
+		}
+		return process(ctx, msg, r.ReceiveCount)
+	})
+}
