@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,36 +19,16 @@ import (
 	"github.com/mad-bio/mad/shared/jwtauth"
 	"github.com/mad-bio/mad/shared/routes"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
-
-const eventsDir = "../../events"
-
-func readEvent(t testing.TB, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/" + rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func decodeStrict(t testing.TB, b []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-}
 
 // authEvent loads an authorizer sample event and puts header in as the
 // Authorization header and identity source, as API Gateway does; an
 // empty header removes both.
 func authEvent(t testing.TB, rel, header string) events.APIGatewayV2CustomAuthorizerV2Request {
 	t.Helper()
-	var ev events.APIGatewayV2CustomAuthorizerV2Request
-	decodeStrict(t, readEvent(t, rel), &ev)
+	ev := apitest.LoadEvent[events.APIGatewayV2CustomAuthorizerV2Request](t, rel)
 	if header == "" {
 		delete(ev.Headers, "authorization")
 		ev.IdentitySource = nil
@@ -115,8 +93,7 @@ func viaFunction(t *testing.T, authCtx map[string]any) (events.APIGatewayV2HTTPR
 		got = &p
 		return apigw.JSON(http.StatusOK, map[string]string{"user_id": p.SubjectID}), nil
 	})
-	var ev events.APIGatewayV2HTTPRequest
-	decodeStrict(t, readEvent(t, "apigw/auth/me.json"), &ev)
+	ev := apitest.LoadAPIEvent(t, "apigw/auth/me.json")
 	ev.RequestContext.Authorizer.Lambda = authCtx
 	resp, err := mux.Lambda(context.Background(), ev)
 	if err != nil {
@@ -136,7 +113,7 @@ func requireContractError(t *testing.T, resp events.APIGatewayV2HTTPResponse, st
 	if resp.StatusCode != status {
 		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, resp.Body)
 	}
-	decodeStrict(t, []byte(resp.Body), &body)
+	apitest.DecodeStrict(t, []byte(resp.Body), &body)
 	if body.Error.Code != string(code) || body.Error.Message == "" || !domain.IsID(resp.Headers["X-Request-Id"]) {
 		t.Fatalf("response %d %v %s, want %s in the contract's shape", resp.StatusCode, resp.Headers, resp.Body, code)
 	}
@@ -169,8 +146,7 @@ func TestValidToken(t *testing.T) {
 	}
 
 	// Through the Lambda runtime's JSON, as API Gateway reads it.
-	var raw events.APIGatewayV2CustomAuthorizerV2Request
-	decodeStrict(t, readEvent(t, "authorizer/bearer.json"), &raw)
+	raw := apitest.LoadEvent[events.APIGatewayV2CustomAuthorizerV2Request](t, "authorizer/bearer.json")
 	raw.IdentitySource = []string{"Bearer " + f.standard.Tokens.AccessToken}
 	raw.Headers["authorization"] = raw.IdentitySource[0]
 	payload, _ := json.Marshal(raw)
@@ -182,7 +158,7 @@ func TestValidToken(t *testing.T) {
 		IsAuthorized bool              `json:"isAuthorized"`
 		Context      map[string]string `json:"context"`
 	}
-	decodeStrict(t, out, &simple)
+	apitest.DecodeStrict(t, out, &simple)
 	if !simple.IsAuthorized || simple.Context["sub"] != f.standard.UserID || simple.Context["org_id"] != f.org.ID {
 		t.Fatalf("simple response %s", out)
 	}
@@ -242,7 +218,7 @@ func TestRefusedTokens(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var ev events.APIGatewayV2CustomAuthorizerV2Request
 			if tc.header == "keep" {
-				decodeStrict(t, readEvent(t, tc.file), &ev)
+				ev = apitest.LoadEvent[events.APIGatewayV2CustomAuthorizerV2Request](t, tc.file)
 			} else {
 				ev = authEvent(t, tc.file, tc.header)
 			}

@@ -1,62 +1,29 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/mad-bio/mad/shared/app"
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/sqsqueue"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
-
-const eventsDir = "../../events"
-
-func decodeStrict(t testing.TB, b []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-}
 
 // dlqEvent loads the dead-letter sample event with body as its message.
 func dlqEvent(t testing.TB, body string) events.SQSEvent {
 	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/sqs/jobs-dlq-message.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	decodeStrict(t, b, &ev)
-	r := &ev.Records[0]
-	sum := md5.Sum([]byte(body))
-	r.Body, r.Md5OfBody, r.MessageId = body, hex.EncodeToString(sum[:]), domain.NewID()
-	return ev
+	return apitest.WithBody(apitest.LoadEvent[events.SQSEvent](t, "sqs/jobs-dlq-message.json"), body)
 }
 
 func jobBody(jobID, orgID string) string {
 	return `{"job_id":"` + jobID + `","org_id":"` + orgID + `"}`
-}
-
-func failures(resp events.SQSEventResponse) []string {
-	var ids []string
-	for _, f := range resp.BatchItemFailures {
-		ids = append(ids, f.ItemIdentifier)
-	}
-	return ids
 }
 
 type dockFunc func(ctx context.Context, req app.DockRequest) (app.DockResult, error)
@@ -89,10 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 		return m.ID
 	}
-	rec, err := os.ReadFile("../../shared/testdata/1iep/1iep_receptor.pdbqt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := apitest.Testdata(t, "1iep/1iep_receptor.pdbqt")
 	f.receptor, f.ligand = mol("pdbqt", string(rec)), mol("smi", "CCO ethanol\n")
 	return f
 }
@@ -123,7 +87,7 @@ func (f *fixture) handle(t *testing.T, ev events.SQSEvent) []string {
 	if err != nil {
 		t.Fatalf("handler error: %v", err)
 	}
-	return failures(resp)
+	return apitest.Failures(resp)
 }
 
 func TestDeadLetterFailsJob(t *testing.T) {
@@ -154,16 +118,7 @@ func TestDeadLetterFailsJob(t *testing.T) {
 	}
 
 	// Through the Lambda runtime's JSON.
-	payload, _ := json.Marshal(ev)
-	out, err := lambda.NewHandler(f.h.handle).Invoke(context.Background(), payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp events.SQSEventResponse
-	decodeStrict(t, out, &resp)
-	if len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("runtime response %s", out)
-	}
+	apitest.RequireRuntimeAcks(t, f.h.handle, ev)
 }
 
 // TestDeadLetterLeavesFinishedJobs: a message that reached the DLQ after
@@ -217,8 +172,8 @@ func TestDeadLetterRetriesTransientFailures(t *testing.T) {
 	job, org := domain.NewID(), domain.NewID()
 	ev := dlqEvent(t, jobBody(job, org))
 	resp, err := h.handle(context.Background(), ev)
-	if err != nil || !slices.Equal(failures(resp), []string{ev.Records[0].MessageId}) {
-		t.Fatalf("handle = %v, %v", failures(resp), err)
+	if err != nil || !slices.Equal(apitest.Failures(resp), []string{ev.Records[0].MessageId}) {
+		t.Fatalf("handle = %v, %v", apitest.Failures(resp), err)
 	}
 	if len(got) != 1 || got[0] != (app.JobMessage{JobID: job, OrgID: org}) {
 		t.Fatalf("processed %+v", got)

@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -25,30 +24,15 @@ import (
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/sqsqueue"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
-
-const eventsDir = "../../events"
-
-func decodeStrict(t testing.TB, b []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-}
 
 // sqsEvent loads the jobs-queue sample event and puts one delivered
 // message into it, as Lambda's event source mapping does.
 func sqsEvent(t testing.TB, m sqstypes.Message) events.SQSEvent {
 	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/sqs/jobs-message.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	decodeStrict(t, b, &ev)
+	ev := apitest.LoadEvent[events.SQSEvent](t, "sqs/jobs-message.json")
 	r := &ev.Records[0]
 	r.MessageId, r.ReceiptHandle, r.Body = aws.ToString(m.MessageId), aws.ToString(m.ReceiptHandle), aws.ToString(m.Body)
 	r.Md5OfBody = aws.ToString(m.MD5OfBody)
@@ -64,14 +48,6 @@ func bodyEvent(t testing.TB, body string, receiveCount int) events.SQSEvent {
 	return sqsEvent(t, sqstypes.Message{MessageId: aws.String(domain.NewID()), ReceiptHandle: aws.String("handle"),
 		Body: aws.String(body), MD5OfBody: aws.String(hex.EncodeToString(sum[:])),
 		Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(receiveCount)}})
-}
-
-func failures(resp events.SQSEventResponse) []string {
-	var ids []string
-	for _, f := range resp.BatchItemFailures {
-		ids = append(ids, f.ItemIdentifier)
-	}
-	return ids
 }
 
 // dockFunc is the docking port (vina itself is tested in shared/vina).
@@ -119,15 +95,6 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) setDock(d dockFunc) { f.dock.Store(&d) }
 
-func testdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../shared/testdata/1iep/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // newJob creates a job through the use case, which sends its message to
 // the jobs queue, and returns the job and the delivered message.
 func (f *fixture) newJob(t *testing.T) (*domain.Job, sqstypes.Message) {
@@ -135,7 +102,7 @@ func (f *fixture) newJob(t *testing.T) (*domain.Job, sqstypes.Message) {
 	ctx := context.Background()
 	p := f.user.Principal
 	mol := func(name, format, file string) domain.Molecule {
-		m, err := f.env.Molecules.CreateMolecule(ctx, p, app.NewMoleculeInput{Name: name, Format: format, Content: testdata(t, file)})
+		m, err := f.env.Molecules.CreateMolecule(ctx, p, app.NewMoleculeInput{Name: name, Format: format, Content: apitest.Testdata(t, "1iep/"+file)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +173,7 @@ func TestEngineCompletesJob(t *testing.T) {
 		t.Fatalf("queue message %s", got)
 	}
 	ev := sqsEvent(t, msg)
-	if ids := failures(f.handle(t, ev)); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, ev)); len(ids) != 0 {
 		t.Fatalf("batchItemFailures %v for a job that docked", ids)
 	}
 	j := f.job(t, job.ID)
@@ -214,7 +181,7 @@ func TestEngineCompletesJob(t *testing.T) {
 		t.Fatalf("job %s after a run, attempts %d", j.Status, j.Attempts)
 	}
 	in := f.inputs.Load()
-	if in == nil || !bytes.Equal(in[0], testdata(t, "1iep_receptor.pdbqt")) || !bytes.Equal(in[1], testdata(t, "1iep_ligand.pdbqt")) {
+	if in == nil || !bytes.Equal(in[0], apitest.Testdata(t, "1iep/1iep_receptor.pdbqt")) || !bytes.Equal(in[1], apitest.Testdata(t, "1iep/1iep_ligand.pdbqt")) {
 		t.Fatal("the docking run did not get the job's molecules")
 	}
 	keys := testenv.ObjectKeys(t, f.env.AWS.Buckets.Artifacts, f.org.ID+"/jobs/"+job.ID+"/")
@@ -226,21 +193,12 @@ func TestEngineCompletesJob(t *testing.T) {
 
 	// A duplicate delivery of a finished job is acknowledged and skipped.
 	calls := f.calls.Load()
-	if ids := failures(f.handle(t, ev)); len(ids) != 0 || f.calls.Load() != calls {
+	if ids := apitest.Failures(f.handle(t, ev)); len(ids) != 0 || f.calls.Load() != calls {
 		t.Fatalf("duplicate: failures %v, %d new runs", ids, f.calls.Load()-calls)
 	}
 
 	// Through the Lambda runtime's JSON.
-	payload, _ := json.Marshal(ev)
-	out, err := lambda.NewHandler(f.h.handle).Invoke(context.Background(), payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp events.SQSEventResponse
-	decodeStrict(t, out, &resp)
-	if len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("runtime response %s", out)
-	}
+	apitest.RequireRuntimeAcks(t, f.h.handle, ev)
 }
 
 // TestEngineRetriesTransientFailures: a failure that may pass is reported
@@ -258,7 +216,7 @@ func TestEngineRetriesTransientFailures(t *testing.T) {
 			t.Fatalf("delivery %d has ApproximateReceiveCount %s", attempt, n)
 		}
 		ev := sqsEvent(t, msg)
-		if ids := failures(f.handle(t, ev)); !slices.Equal(ids, []string{aws.ToString(msg.MessageId)}) {
+		if ids := apitest.Failures(f.handle(t, ev)); !slices.Equal(ids, []string{aws.ToString(msg.MessageId)}) {
 			t.Fatalf("delivery %d: batchItemFailures %v, want [%s]", attempt, ids, aws.ToString(msg.MessageId))
 		}
 		if j := f.job(t, job.ID); j.Status != domain.JobRunning || j.Attempts != attempt {
@@ -267,7 +225,7 @@ func TestEngineRetriesTransientFailures(t *testing.T) {
 		msg = f.redeliver(t, msg)
 	}
 	// The last delivery: the job fails and the message is acknowledged.
-	if ids := failures(f.handle(t, sqsEvent(t, msg))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, sqsEvent(t, msg))); len(ids) != 0 {
 		t.Fatalf("last delivery still reported as failed: %v", ids)
 	}
 	j := f.job(t, job.ID)
@@ -283,7 +241,7 @@ func TestEngineFailsBadInputAtOnce(t *testing.T) {
 		return app.DockResult{}, fmt.Errorf("%w: ligand has no atoms", app.ErrInvalidInput)
 	})
 	job, msg := f.newJob(t)
-	if ids := failures(f.handle(t, sqsEvent(t, msg))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, sqsEvent(t, msg))); len(ids) != 0 {
 		t.Fatalf("bad input reported for retry: %v", ids)
 	}
 	if j := f.job(t, job.ID); j.Status != domain.JobFailed || !strings.Contains(j.Error, "no atoms") {
@@ -301,12 +259,12 @@ func TestEngineAcknowledgesUndecodable(t *testing.T) {
 		`{"job_id":"` + domain.NewID() + `","org_id":"` + org + `","priority":1}`,
 		`{"job_id":"` + strings.ToUpper(domain.NewID()) + `","org_id":"` + org + `"}`,
 		strings.Repeat(" ", 64<<10)} {
-		if ids := failures(f.handle(t, bodyEvent(t, body, 1))); len(ids) != 0 {
+		if ids := apitest.Failures(f.handle(t, bodyEvent(t, body, 1))); len(ids) != 0 {
 			t.Fatalf("body %.40q reported for retry", body)
 		}
 	}
 	// A well-formed message for a job that does not exist.
-	if ids := failures(f.handle(t, bodyEvent(t, `{"job_id":"`+domain.NewID()+`","org_id":"`+org+`"}`, 1))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, bodyEvent(t, `{"job_id":"`+domain.NewID()+`","org_id":"`+org+`"}`, 1))); len(ids) != 0 {
 		t.Fatalf("unknown job reported for retry: %v", ids)
 	}
 	if n := f.calls.Load(); n != 0 {
@@ -330,7 +288,7 @@ func TestEngineBatch(t *testing.T) {
 	})
 	ev := sqsEvent(t, goodMsg)
 	ev.Records = append(ev.Records, sqsEvent(t, badMsg).Records[0])
-	if ids := failures(f.handle(t, ev)); !slices.Equal(ids, []string{aws.ToString(badMsg.MessageId)}) {
+	if ids := apitest.Failures(f.handle(t, ev)); !slices.Equal(ids, []string{aws.ToString(badMsg.MessageId)}) {
 		t.Fatalf("batchItemFailures %v, want only %s", ids, aws.ToString(badMsg.MessageId))
 	}
 	if f.job(t, good.ID).Status != domain.JobCompleted || f.job(t, bad.ID).Status != domain.JobRunning {

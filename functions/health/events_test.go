@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io/fs"
 	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,10 +15,8 @@ import (
 
 	"github.com/mad-bio/mad/shared/apigw"
 	"github.com/mad-bio/mad/shared/routes"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 )
-
-// eventsDir is the repository's sample events.
-const eventsDir = "../../events"
 
 // eventTypes says which aws-lambda-go type the files of each folder of
 // events/ are. A folder missing here fails the test: a new kind of event
@@ -36,30 +32,16 @@ var eventTypes = map[string]func() any{
 	"migrate": func() any { return new(map[string]any) },
 }
 
-// decodeStrict decodes exactly one JSON value into v, refusing unknown
-// fields: a field the type does not have is a field the handler never
-// sees, usually a typo or a wrong event shape.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return &json.SyntaxError{Offset: dec.InputOffset()}
-	}
-	return nil
-}
-
 // sampleEvents returns every JSON file under events/, relative to it.
 func sampleEvents(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	err := filepath.WalkDir(eventsDir, func(path string, d fs.DirEntry, err error) error {
+	dir := apitest.EventsDir(t)
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(eventsDir, path)
+		rel, _ := filepath.Rel(dir, path)
 		switch filepath.Ext(rel) {
 		case ".json":
 			files = append(files, filepath.ToSlash(rel))
@@ -82,10 +64,7 @@ func TestSampleEventsDecodeStrictly(t *testing.T) {
 	t.Parallel()
 	for _, rel := range sampleEvents(t) {
 		t.Run(rel, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join(eventsDir, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := apitest.ReadEvent(t, rel)
 			if !json.Valid(b) {
 				t.Fatalf("events/%s is not valid JSON", rel)
 			}
@@ -95,7 +74,7 @@ func TestSampleEventsDecodeStrictly(t *testing.T) {
 				t.Fatalf("events/%s: folder %q has no declared event type (see eventTypes)", rel, folder)
 			}
 			v := newType()
-			if err := decodeStrict(b, v); err != nil {
+			if err := apitest.Decode(b, v); err != nil {
 				t.Fatalf("events/%s does not decode strictly into %T: %v", rel, v, err)
 			}
 			switch ev := v.(type) {
@@ -134,7 +113,7 @@ func checkSQS(t *testing.T, rel string, ev *events.SQSEvent) {
 	}
 	if strings.Contains(rel, "s3") {
 		var s3 events.S3Event
-		if err := decodeStrict([]byte(r.Body), &s3); err != nil {
+		if err := apitest.Decode([]byte(r.Body), &s3); err != nil {
 			t.Fatalf("events/%s: body does not decode strictly into events.S3Event: %v", rel, err)
 		}
 		if len(s3.Records) != 1 || s3.Records[0].EventName != "ObjectCreated:Put" || s3.Records[0].EventSource != "aws:s3" {
@@ -147,7 +126,7 @@ func checkSQS(t *testing.T, rel string, ev *events.SQSEvent) {
 		return
 	}
 	var msg map[string]string
-	if err := decodeStrict([]byte(r.Body), &msg); err != nil || len(msg) != 2 || msg["job_id"] == "" || msg["org_id"] == "" {
+	if err := apitest.Decode([]byte(r.Body), &msg); err != nil || len(msg) != 2 || msg["job_id"] == "" || msg["org_id"] == "" {
 		t.Fatalf("events/%s: body %q is not {\"job_id\",\"org_id\"}", rel, r.Body)
 	}
 }
@@ -160,15 +139,7 @@ func apiEvents(t *testing.T) map[string]events.APIGatewayV2HTTPRequest {
 		if !strings.HasPrefix(rel, "apigw/") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(eventsDir, rel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev events.APIGatewayV2HTTPRequest
-		if err := decodeStrict(b, &ev); err != nil {
-			t.Fatalf("events/%s: %v", rel, err)
-		}
-		out[rel] = ev
+		out[rel] = apitest.LoadAPIEvent(t, rel)
 	}
 	return out
 }

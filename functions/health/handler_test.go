@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/mad-bio/mad/shared/openapi"
 	"github.com/mad-bio/mad/shared/routes"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
@@ -33,93 +33,24 @@ func newHealth(t *testing.T, bucket func(*apptest.AWS) string) *apigw.Mux {
 	a := apptest.NewAWS(t, nil, 0)
 	b := bucket(a)
 	ready := newReadiness(db.Store, a.Queue, a.S3, b, a.Keys, quiet)
-	mux := newMux(handler{ready: ready, jwks: a.Keys, openapi: openapi.Document}, apigw.NewMux(routes.FnHealth, quiet))
-	if err := mux.Check(); err != nil {
-		t.Fatal(err)
-	}
+	mux := apitest.RequireMux(t, newMux(handler{ready: ready, jwks: a.Keys, openapi: openapi.Document}, apigw.NewMux(routes.FnHealth, quiet)))
 	return mux
 }
 
 func artifacts(a *apptest.AWS) string { return a.Buckets.Artifacts }
 
-func readEvent(t testing.TB, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/" + rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// apiEvent loads an API Gateway sample event into the exact type the
-// function receives.
-func apiEvent(t testing.TB, rel string) events.APIGatewayV2HTTPRequest {
-	t.Helper()
-	var ev events.APIGatewayV2HTTPRequest
-	if err := decodeStrict(readEvent(t, rel), &ev); err != nil {
-		t.Fatalf("events/%s: %v", rel, err)
-	}
-	return ev
-}
-
-// serve invokes the function's Lambda handler and checks what every
-// response carries: X-Request-Id (the client's UUID echoed, else a new
-// one), nosniff, and for errors the contract's shape.
+// serve invokes the function's Lambda handler with apitest.Invoke's
+// checks (X-Request-Id, nosniff, never a 500) and, for errors, the
+// contract's shape; /ready's 503 is the one non-2xx status with its own
+// body. Cache-Control is the routes' own: /openapi.json and the JWKS are
+// cacheable.
 func serve(t *testing.T, mux *apigw.Mux, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	resp, err := mux.Lambda(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("Lambda returned an error: %v", err)
-	}
-	rid := resp.Headers["X-Request-Id"]
-	if sent := ev.Headers["x-request-id"]; domain.IsID(sent) {
-		if !strings.EqualFold(rid, sent) { // echoed in canonical (lowercase) form
-			t.Fatalf("X-Request-Id %q, want the client's %q echoed", rid, sent)
-		}
-	} else if !domain.IsID(rid) {
-		t.Fatalf("X-Request-Id %q is not a generated UUID", rid)
-	}
-	if resp.Headers["X-Content-Type-Options"] != "nosniff" {
-		t.Fatalf("headers %v lack X-Content-Type-Options: nosniff", resp.Headers)
-	}
-	// Every error has the contract's error shape; /ready's 503 is the one
-	// non-2xx status with its own body.
+	resp := apitest.Invoke(t, mux, ev)
 	if resp.StatusCode >= 400 && ev.RouteKey != "GET /ready" {
-		requireErrorShape(t, resp)
+		apitest.RequireErrorShape(t, resp)
 	}
 	return resp
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Details *struct {
-			Fields map[string]string `json:"fields"`
-		} `json:"details,omitempty"`
-	} `json:"error"`
-}
-
-func requireErrorShape(t *testing.T, resp events.APIGatewayV2HTTPResponse) errorBody {
-	t.Helper()
-	var e errorBody
-	if err := decodeStrict([]byte(resp.Body), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
-		t.Fatalf("error body %q is not {\"error\":{\"code\",\"message\",\"details\"?}} (%v)", resp.Body, err)
-	}
-	if got := apigw.StatusOf(domain.Code(e.Error.Code)); got != resp.StatusCode {
-		t.Fatalf("status %d with code %s, which maps to %d", resp.StatusCode, e.Error.Code, got)
-	}
-	return e
-}
-
-func requireError(t *testing.T, resp events.APIGatewayV2HTTPResponse, status int, code domain.Code) {
-	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, resp.Body)
-	}
-	if e := requireErrorShape(t, resp); e.Error.Code != string(code) {
-		t.Fatalf("code %s, want %s: %s", e.Error.Code, code, resp.Body)
-	}
 }
 
 func TestHealth(t *testing.T) {
@@ -127,7 +58,7 @@ func TestHealth(t *testing.T) {
 	mux := newHealth(t, artifacts)
 
 	t.Run("ok, request id echoed", func(t *testing.T) {
-		ev := apiEvent(t, "apigw/health/health.json")
+		ev := apitest.LoadAPIEvent(t, "apigw/health/health.json")
 		resp := serve(t, mux, ev)
 		if resp.StatusCode != http.StatusOK || resp.Body != `{"status":"ok"}` {
 			t.Fatalf("GET /health = %d %s", resp.StatusCode, resp.Body)
@@ -143,7 +74,7 @@ func TestHealth(t *testing.T) {
 	t.Run("request id generated unless a UUID is sent", func(t *testing.T) {
 		seen := map[string]bool{}
 		for _, sent := range []string{"", "not-a-uuid", "{" + sampleRequestID + "}", strings.Repeat("a", 5000)} {
-			ev := apiEvent(t, "apigw/health/health.json")
+			ev := apitest.LoadAPIEvent(t, "apigw/health/health.json")
 			if sent == "" {
 				delete(ev.Headers, "x-request-id")
 			} else {
@@ -157,7 +88,7 @@ func TestHealth(t *testing.T) {
 			seen[rid] = true
 		}
 		// Upper case is a UUID too: echoed exactly as sent.
-		ev := apiEvent(t, "apigw/health/health.json")
+		ev := apitest.LoadAPIEvent(t, "apigw/health/health.json")
 		ev.Headers["x-request-id"] = strings.ToUpper(sampleRequestID)
 		if rid := serve(t, mux, ev).Headers["X-Request-Id"]; rid != strings.ToUpper(sampleRequestID) {
 			t.Fatalf("X-Request-Id %q, want %q", rid, strings.ToUpper(sampleRequestID))
@@ -165,7 +96,7 @@ func TestHealth(t *testing.T) {
 	})
 
 	t.Run("through the Lambda runtime's decoding", func(t *testing.T) {
-		out, err := lambda.NewHandler(mux.Lambda).Invoke(context.Background(), readEvent(t, "apigw/health/health.json"))
+		out, err := lambda.NewHandler(mux.Lambda).Invoke(context.Background(), apitest.ReadEvent(t, "apigw/health/health.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,9 +114,9 @@ type readyBody struct {
 
 func TestReady(t *testing.T) {
 	t.Parallel()
-	resp := serve(t, newHealth(t, artifacts), apiEvent(t, "apigw/health/ready.json"))
+	resp := serve(t, newHealth(t, artifacts), apitest.LoadAPIEvent(t, "apigw/health/ready.json"))
 	var body readyBody
-	if err := decodeStrict([]byte(resp.Body), &body); err != nil {
+	if err := apitest.Decode([]byte(resp.Body), &body); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"db": "ok", "queue": "ok", "storage": "ok", "secrets": "ok"}
@@ -200,9 +131,9 @@ func TestReady(t *testing.T) {
 func TestReadyWithoutBucket(t *testing.T) {
 	t.Parallel()
 	missing := func(*apptest.AWS) string { return "mad-test-missing-" + domain.NewID()[24:] }
-	resp := serve(t, newHealth(t, missing), apiEvent(t, "apigw/health/ready.json"))
+	resp := serve(t, newHealth(t, missing), apitest.LoadAPIEvent(t, "apigw/health/ready.json"))
 	var body readyBody
-	if err := decodeStrict([]byte(resp.Body), &body); err != nil {
+	if err := apitest.Decode([]byte(resp.Body), &body); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"db": "ok", "queue": "ok", "storage": "error", "secrets": "ok"}
@@ -215,7 +146,7 @@ func TestOpenAPIAndJWKS(t *testing.T) {
 	t.Parallel()
 	mux := newHealth(t, artifacts)
 
-	resp := serve(t, mux, apiEvent(t, "apigw/health/openapi-document.json"))
+	resp := serve(t, mux, apitest.LoadAPIEvent(t, "apigw/health/openapi-document.json"))
 	if resp.StatusCode != http.StatusOK || resp.Headers["Content-Type"] != "application/json" || resp.Body != string(openapi.Document) {
 		t.Fatalf("GET /openapi.json = %d %v (%d bytes)", resp.StatusCode, resp.Headers, len(resp.Body))
 	}
@@ -227,7 +158,7 @@ func TestOpenAPIAndJWKS(t *testing.T) {
 		t.Fatalf("not the OpenAPI 3.1 document of the contract: openapi %q, %d paths (%v)", doc.OpenAPI, len(doc.Paths), err)
 	}
 
-	resp = serve(t, mux, apiEvent(t, "apigw/health/jwks.json"))
+	resp = serve(t, mux, apitest.LoadAPIEvent(t, "apigw/health/jwks.json"))
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
@@ -235,7 +166,7 @@ func TestOpenAPIAndJWKS(t *testing.T) {
 		t.Fatalf("GET /.well-known/jwks.json = %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
 	}
 	// HS256 keys are secret: the set is published, and empty.
-	if err := decodeStrict([]byte(resp.Body), &set); err != nil || set.Keys == nil || len(set.Keys) != 0 {
+	if err := apitest.Decode([]byte(resp.Body), &set); err != nil || set.Keys == nil || len(set.Keys) != 0 {
 		t.Fatalf("JWKS %s (%v), want {\"keys\":[]} for HS256", resp.Body, err)
 	}
 }
@@ -256,12 +187,12 @@ func TestDefaultRoute(t *testing.T) {
 		{"apigw/health/default-route-not-found.json", "GET", "/api/v1/jobs/x/y/z", http.StatusNotFound, domain.CodeRouteNotFound},
 		{"apigw/health/default-route-not-found.json", "GET", "/" + strings.Repeat("x", 10000), http.StatusNotFound, domain.CodeRouteNotFound},
 	} {
-		ev := apiEvent(t, tc.file)
+		ev := apitest.LoadAPIEvent(t, tc.file)
 		if tc.method != "" {
 			ev.RequestContext.HTTP.Method, ev.RawPath, ev.RequestContext.HTTP.Path = tc.method, tc.path, tc.path
 		}
 		resp := serve(t, mux, ev)
-		requireError(t, resp, tc.status, tc.code)
+		apitest.RequireError(t, resp, tc.status, tc.code)
 		if len(resp.Body) > 400 {
 			t.Fatalf("error body echoes the whole path: %d bytes", len(resp.Body))
 		}
@@ -269,9 +200,9 @@ func TestDefaultRoute(t *testing.T) {
 
 	// A route key the function does not serve (a misrouted event) is a
 	// 404 in the contract's shape too, never a panic.
-	ev := apiEvent(t, "apigw/health/health.json")
+	ev := apitest.LoadAPIEvent(t, "apigw/health/health.json")
 	ev.RouteKey = "GET /api/v1/me"
-	requireError(t, serve(t, mux, ev), http.StatusNotFound, domain.CodeRouteNotFound)
+	apitest.RequireError(t, serve(t, mux, ev), http.StatusNotFound, domain.CodeRouteNotFound)
 }
 
 // TestDefaultRouteTrailingSlash: HTTP APIs match route paths exactly, so
@@ -287,13 +218,13 @@ func TestDefaultRouteTrailingSlash(t *testing.T) {
 	t.Parallel()
 	mux := newHealth(t, artifacts)
 	for _, path := range []string{"/api/v1/jobs/", "/health/", "/api/v1/molecules/" + sampleRequestID + "/"} {
-		ev := apiEvent(t, "apigw/health/default-route-not-found.json")
+		ev := apitest.LoadAPIEvent(t, "apigw/health/default-route-not-found.json")
 		ev.RawPath, ev.RequestContext.HTTP.Path = path, path
 		resp := serve(t, mux, ev)
 		if resp.StatusCode == http.StatusMethodNotAllowed {
 			t.Errorf("GET %s answered 405 (%s), though GET is the route's own method", path, resp.Body)
 			continue
 		}
-		requireError(t, resp, http.StatusNotFound, domain.CodeRouteNotFound)
+		apitest.RequireError(t, resp, http.StatusNotFound, domain.CodeRouteNotFound)
 	}
 }

@@ -3,66 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/mad-bio/mad/shared/app"
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
-
-const eventsDir = "../../events"
-
-func decodeStrict(t testing.TB, b []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-}
-
-func testdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../shared/testdata/1iep/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// withBody puts body into the sample's one record, as a new message.
-func withBody(ev events.SQSEvent, body string) events.SQSEvent {
-	r := &ev.Records[0]
-	sum := md5.Sum([]byte(body))
-	r.Body, r.Md5OfBody, r.MessageId = body, hex.EncodeToString(sum[:]), domain.NewID()
-	return ev
-}
 
 // s3Event loads the uploads-queue sample event and points its S3
 // notification at bucket/key (size bytes, etag), as S3 sends it to SQS.
 func s3Event(t testing.TB, bucket, key string, size int64, etag string) events.SQSEvent {
 	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/sqs/uploads-s3-put.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	decodeStrict(t, b, &ev)
+	ev := apitest.LoadEvent[events.SQSEvent](t, "sqs/uploads-s3-put.json")
 	var n events.S3Event
-	decodeStrict(t, []byte(ev.Records[0].Body), &n)
+	apitest.DecodeStrict(t, []byte(ev.Records[0].Body), &n)
 	o := &n.Records[0].S3
 	o.Bucket.Name, o.Bucket.Arn = bucket, "arn:aws:s3:::"+bucket
 	o.Object.Key, o.Object.Size, o.Object.ETag = key, size, etag
@@ -70,15 +33,7 @@ func s3Event(t testing.TB, bucket, key string, size int64, etag string) events.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	return withBody(ev, string(body))
-}
-
-func failures(resp events.SQSEventResponse) []string {
-	var ids []string
-	for _, f := range resp.BatchItemFailures {
-		ids = append(ids, f.ItemIdentifier)
-	}
-	return ids
+	return apitest.WithBody(ev, string(body))
 }
 
 type fixture struct {
@@ -95,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	org, admin := env.NewOrg(t)
 	user := env.NewUser(t, admin, domain.RoleStandard)
 	rec, err := env.Molecules.CreateMolecule(context.Background(), user.Principal,
-		app.NewMoleculeInput{Name: "1iep receptor", Format: "pdbqt", Content: testdata(t, "1iep_receptor.pdbqt")})
+		app.NewMoleculeInput{Name: "1iep receptor", Format: "pdbqt", Content: apitest.Testdata(t, "1iep/1iep_receptor.pdbqt")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,25 +68,8 @@ func (f *fixture) upload(t *testing.T, name, format string, content []byte, decl
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(up.Request.Method, up.Request.URL, bytes.NewReader(content))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range up.Request.Headers {
-		if !strings.EqualFold(k, "content-length") {
-			req.Header.Set(k, v)
-		}
-	}
-	req.ContentLength = int64(len(content))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT upload = %d", resp.StatusCode)
-	}
-	return up.Upload.ID, domain.UploadKey(f.org.ID, up.Upload.ID), strings.Trim(resp.Header.Get("ETag"), `"`)
+	etag := apitest.PutUpload(t, up.Request.Method, up.Request.URL, up.Request.Headers, content)
+	return up.Upload.ID, domain.UploadKey(f.org.ID, up.Upload.ID), etag
 }
 
 func (f *fixture) handle(t *testing.T, ev events.SQSEvent) events.SQSEventResponse {
@@ -155,14 +93,14 @@ func (f *fixture) status(t *testing.T, id string) domain.Upload {
 func TestIngestCompletesUpload(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ligand := testdata(t, "1iep_ligand.sdf")
+	ligand := apitest.Testdata(t, "1iep/1iep_ligand.sdf")
 	id, key, etag := f.upload(t, "imatinib", "sdf", ligand, int64(len(ligand)), nil)
 	if st := f.status(t, id); st.Status != domain.UploadPending {
 		t.Fatalf("before the event: %s", st.Status)
 	}
 
 	ev := s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(ligand)), etag)
-	if ids := failures(f.handle(t, ev)); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, ev)); len(ids) != 0 {
 		t.Fatalf("batchItemFailures %v", ids)
 	}
 	up := f.status(t, id)
@@ -182,7 +120,7 @@ func TestIngestCompletesUpload(t *testing.T) {
 	}
 
 	// A redelivered event changes nothing.
-	if ids := failures(f.handle(t, withBody(ev, ev.Records[0].Body))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, apitest.WithBody(ev, ev.Records[0].Body))); len(ids) != 0 {
 		t.Fatalf("redelivery: batchItemFailures %v", ids)
 	}
 	if again := f.status(t, id); again.MoleculeID != up.MoleculeID || again.Status != domain.UploadCompleted {
@@ -190,26 +128,17 @@ func TestIngestCompletesUpload(t *testing.T) {
 	}
 
 	// Through the Lambda runtime's JSON.
-	payload, _ := json.Marshal(ev)
-	out, err := lambda.NewHandler(f.h.handle).Invoke(context.Background(), payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp events.SQSEventResponse
-	decodeStrict(t, out, &resp)
-	if len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("runtime response %s", out)
-	}
+	apitest.RequireRuntimeAcks(t, f.h.handle, ev)
 }
 
 func TestIngestStartsRun(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ligand := testdata(t, "1iep_ligand.sdf")
+	ligand := apitest.Testdata(t, "1iep/1iep_ligand.sdf")
 	run := &app.RunInput{PipelineID: domain.BuiltinPipelineID, Receptor: f.receptor.ID,
 		Params: domain.VinaParamsPatch{Center: &[3]float64{15.19, 53.903, 16.917}, Size: &[3]float64{20, 20, 20}}}
 	id, key, etag := f.upload(t, "imatinib", "sdf", ligand, int64(len(ligand)), run)
-	if ids := failures(f.handle(t, s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(ligand)), etag))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(ligand)), etag))); len(ids) != 0 {
 		t.Fatalf("batchItemFailures %v", ids)
 	}
 	up := f.status(t, id)
@@ -237,7 +166,7 @@ func TestIngestRejects(t *testing.T) {
 	f := newFixture(t)
 	bad := []byte("this is not an SDF file\n")
 	id, key, etag := f.upload(t, "junk", "sdf", bad, int64(len(bad)), nil)
-	if ids := failures(f.handle(t, s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(bad)), etag))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(bad)), etag))); len(ids) != 0 {
 		t.Fatalf("batchItemFailures %v", ids)
 	}
 	if up := f.status(t, id); up.Status != domain.UploadRejected || up.Error == "" || up.MoleculeID != "" {
@@ -245,9 +174,9 @@ func TestIngestRejects(t *testing.T) {
 	}
 
 	// More bytes than declared (S3 reports the real size).
-	ligand := testdata(t, "1iep_ligand.sdf")
+	ligand := apitest.Testdata(t, "1iep/1iep_ligand.sdf")
 	id, key, etag = f.upload(t, "imatinib", "sdf", ligand, int64(len(ligand))-10, nil)
-	if ids := failures(f.handle(t, s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(ligand)), etag))); len(ids) != 0 {
+	if ids := apitest.Failures(f.handle(t, s3Event(t, f.env.AWS.Buckets.Uploads, key, int64(len(ligand)), etag))); len(ids) != 0 {
 		t.Fatalf("batchItemFailures %v", ids)
 	}
 	if up := f.status(t, id); up.Status != domain.UploadRejected || !strings.Contains(up.Error, "declared") {
@@ -260,7 +189,7 @@ func TestIngestRejects(t *testing.T) {
 func TestIngestIgnores(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ligand := testdata(t, "1iep_ligand.sdf")
+	ligand := apitest.Testdata(t, "1iep/1iep_ligand.sdf")
 	id, key, etag := f.upload(t, "imatinib", "sdf", ligand, int64(len(ligand)), nil)
 	uploads := f.env.AWS.Buckets.Uploads
 	size := int64(len(ligand))
@@ -270,11 +199,11 @@ func TestIngestIgnores(t *testing.T) {
 		"unknown upload":       s3Event(t, uploads, domain.UploadKey(f.org.ID, domain.NewID()), size, etag),
 		"another org's prefix": s3Event(t, uploads, domain.UploadKey(domain.NewID(), id), size, etag),
 		"path tricks":          s3Event(t, uploads, f.org.ID+"/uploads/../uploads/"+id, size, etag),
-		"S3 test event":        withBody(s3Event(t, uploads, key, size, etag), `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2025-12-03T16:20:00.000Z","Bucket":"`+uploads+`","RequestId":"X","HostId":"Y"}`),
-		"undecodable":          withBody(s3Event(t, uploads, key, size, etag), "Hello from SQS!"),
-		"no records":           withBody(s3Event(t, uploads, key, size, etag), `{"Records":[]}`),
+		"S3 test event":        apitest.WithBody(s3Event(t, uploads, key, size, etag), `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2025-12-03T16:20:00.000Z","Bucket":"`+uploads+`","RequestId":"X","HostId":"Y"}`),
+		"undecodable":          apitest.WithBody(s3Event(t, uploads, key, size, etag), "Hello from SQS!"),
+		"no records":           apitest.WithBody(s3Event(t, uploads, key, size, etag), `{"Records":[]}`),
 	} {
-		if ids := failures(f.handle(t, ev)); len(ids) != 0 {
+		if ids := apitest.Failures(f.handle(t, ev)); len(ids) != 0 {
 			t.Fatalf("%s: batchItemFailures %v", name, ids)
 		}
 	}
@@ -304,8 +233,8 @@ func TestIngestRetriesTransientFailures(t *testing.T) {
 	})
 	ev := s3Event(t, f.env.AWS.Buckets.Uploads, key, 10, "etag")
 	resp, err := h.handle(context.Background(), ev)
-	if err != nil || !slices.Equal(failures(resp), []string{ev.Records[0].MessageId}) {
-		t.Fatalf("handle = %v, %v; want the message id in batchItemFailures", failures(resp), err)
+	if err != nil || !slices.Equal(apitest.Failures(resp), []string{ev.Records[0].MessageId}) {
+		t.Fatalf("handle = %v, %v; want the message id in batchItemFailures", apitest.Failures(resp), err)
 	}
 	if !slices.Equal(got, []string{key}) {
 		t.Fatalf("ingested keys %v, want [%s] (URL-decoded)", got, key)

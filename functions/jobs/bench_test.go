@@ -48,6 +48,7 @@ import (
 	"github.com/mad-bio/mad/shared/obs"
 	"github.com/mad-bio/mad/shared/postgres"
 	"github.com/mad-bio/mad/shared/routes"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
@@ -143,11 +144,11 @@ func stackTarget(b *testing.B, path string) *jobsTarget {
 	if err := t.mux.Check(); err != nil {
 		b.Fatal(err)
 	}
-	t.status = apiEvent(b, "apigw/jobs/job-status.json", nil, sampleJob, c.JobID, sampleOrg, c.OrgID)
+	t.status = apitest.APIEvent(b, "apigw/jobs/job-status.json", nil, sampleJob, c.JobID, sampleOrg, c.OrgID)
 	t.status.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: c.Authorizer}
-	t.create = apiEvent(b, "apigw/jobs/create-job.json", nil, builtin, c.PipelineID, sampleOrg, c.OrgID)
+	t.create = apitest.APIEvent(b, "apigw/jobs/create-job.json", nil, builtin, c.PipelineID, sampleOrg, c.OrgID)
 	t.create.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: c.Authorizer}
-	setBody(&t.create, c.CreateBody)
+	apitest.SetBody(&t.create, c.CreateBody)
 	delete(t.create.Headers, "idempotency-key") // the load sends none: a repeated key is a replay, another path
 	t.knownIDs = []string{c.OrgID, c.JobID, c.PipelineID}
 	for _, v := range c.Authorizer {
@@ -169,7 +170,7 @@ func harnessTarget(b *testing.B) *jobsTarget {
 	m := env.NewUser(b, admin, domain.RoleStandard)
 	ctx := context.Background()
 	mol := func(name string) domain.Molecule {
-		x, err := env.Molecules.CreateMolecule(ctx, m.Principal, app.NewMoleculeInput{Name: name, Format: "pdbqt", Content: testdata(b, name)})
+		x, err := env.Molecules.CreateMolecule(ctx, m.Principal, app.NewMoleculeInput{Name: name, Format: "pdbqt", Content: apitest.Testdata(b, "1iep/"+name)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -179,7 +180,7 @@ func harnessTarget(b *testing.B) *jobsTarget {
 	t := &jobsTarget{jobs: env.Jobs, dbURL: env.DB.AppURL, clients: []int{1, 4, 16}}
 	t.mux = newMux(handler{jobs: env.Jobs}, apigw.NewMux(routes.FnJobs, slog.New(slog.NewJSONHandler(io.Discard, nil))))
 	replace := []string{sampleOrg, m.OrgID, sampleReceptor, rec.ID, sampleLigand, lig.ID}
-	t.create = apiEvent(b, "apigw/jobs/create-job.json", &m.Principal, replace...)
+	t.create = apitest.APIEvent(b, "apigw/jobs/create-job.json", &m.Principal, replace...)
 	delete(t.create.Headers, "idempotency-key")
 	first := t.mux.Serve(ctx, &t.create)
 	var created struct {
@@ -191,7 +192,7 @@ func harnessTarget(b *testing.B) *jobsTarget {
 	if err := env.Engine.Process(ctx, app.JobMessage{JobID: created.JobID, OrgID: m.OrgID}, 1); err != nil {
 		b.Fatal(err)
 	}
-	t.status = apiEvent(b, "apigw/jobs/job-status.json", &m.Principal, append([]string{sampleJob, created.JobID}, replace...)...)
+	t.status = apitest.APIEvent(b, "apigw/jobs/job-status.json", &m.Principal, append([]string{sampleJob, created.JobID}, replace...)...)
 	t.knownIDs = []string{m.OrgID, m.UserID, m.Principal.TokenID, created.JobID, rec.ID, lig.ID, builtin}
 	return t
 }

@@ -2,27 +2,44 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
-	"unicode/utf8"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/mad-bio/mad/shared/apigw"
 	"github.com/mad-bio/mad/shared/app"
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/obs"
 	"github.com/mad-bio/mad/shared/routes"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
 // The seeds run as ordinary tests under `make test` (Postgres and moto);
 // scripts/fuzz.sh explores from them.
+
+// fzJobsSetup wires the jobs function over its real use cases (Postgres,
+// S3 and SQS on moto) for a fuzz target: its mux, an org, its admin, a
+// standard user of it, and mol, which stores a file of shared/testdata/1iep
+// as the user's molecule.
+func fzJobsSetup(f *testing.F) (mux *apigw.Mux, org domain.Org, admin, u apptest.Member, mol func(name, format, file string) domain.Molecule) {
+	f.Helper()
+	obs.SetMetricsOutput(io.Discard)
+	env := apptest.New(f, apptest.Options{})
+	org, admin = env.NewOrg(f)
+	u = env.NewUser(f, admin, domain.RoleStandard)
+	mol = func(name, format, file string) domain.Molecule {
+		m, err := env.Molecules.CreateMolecule(context.Background(), u.Principal,
+			app.NewMoleculeInput{Name: name, Format: format, Content: apitest.Testdata(f, "1iep/"+file)})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return m
+	}
+	mux = newMux(handler{jobs: env.Jobs}, apigw.NewMux(routes.FnJobs, apptest.Quiet))
+	return mux, org, admin, u, mol
+}
 
 // FuzzJobsBodies sends arbitrary bodies, content types, Idempotency-Key
 // headers and ?use_cache= values to every POST route of the jobs function
@@ -32,29 +49,14 @@ import (
 // runs it); garbage gets a 4xx in the contract's shape, never a 5xx or a
 // leak.
 func FuzzJobsBodies(f *testing.F) {
-	obs.SetMetricsOutput(io.Discard)
-	env := apptest.New(f, apptest.Options{})
-	org, admin := env.NewOrg(f)
-	u := env.NewUser(f, admin, domain.RoleStandard)
-	mol := func(name, format, file string) domain.Molecule {
-		b, err := os.ReadFile("../../shared/testdata/1iep/" + file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		m, err := env.Molecules.CreateMolecule(context.Background(), u.Principal, app.NewMoleculeInput{Name: name, Format: format, Content: b})
-		if err != nil {
-			f.Fatal(err)
-		}
-		return m
-	}
+	mux, org, admin, u, mol := fzJobsSetup(f)
 	receptor := mol("receptor", "pdbqt", "1iep_receptor.pdbqt")
 	ligand := mol("ligand", "pdbqt", "1iep_ligand.pdbqt")
 	sdf := mol("ligand sdf", "sdf", "1iep_ligand.sdf")
-	mux := newMux(handler{jobs: env.Jobs}, apigw.NewMux(routes.FnJobs, apptest.Quiet))
-	rts := []fzRoute{
-		{key: "POST /api/v1/pipelines", principal: &admin.Principal},
-		{key: "POST /api/v1/pipelines/{pipeline_id}/jobs", params: map[string]string{"pipeline_id": domain.BuiltinPipelineID}, principal: &u.Principal},
-		{key: "POST /api/v1/jobs/{job_id}/cancel", params: map[string]string{"job_id": domain.NewID()}, principal: &u.Principal},
+	rts := []apitest.FuzzRoute{
+		{Key: "POST /api/v1/pipelines", Principal: &admin.Principal},
+		{Key: "POST /api/v1/pipelines/{pipeline_id}/jobs", Params: map[string]string{"pipeline_id": domain.BuiltinPipelineID}, Principal: &u.Principal},
+		{Key: "POST /api/v1/jobs/{job_id}/cancel", Params: map[string]string{"job_id": domain.NewID()}, Principal: &u.Principal},
 	}
 	// Seeds name this process's molecules by placeholder: the fuzzing
 	// coordinator and its workers each run this setup, with their own
@@ -85,10 +87,8 @@ func FuzzJobsBodies(f *testing.F) {
 		{`{}`, ``, `{"reason":"x"}`},
 	}
 	common := []string{`{}`, `null`, `[]`, `"x"`, `{"name":`, `{} {}`, `{}]`, `{"unknown":1}`, strings.Repeat("[", 1000)}
-	for i, r := range rts {
-		if _, ok := routes.ByKey(r.key); !ok {
-			f.Fatalf("route %s is not in the table", r.key)
-		}
+	apitest.RequireRoutes(f, rts...)
+	for i := range rts {
 		for _, s := range append(seeds[i], common...) {
 			f.Add(uint8(i), "application/json", false, []byte(s), "", "")
 		}
@@ -106,15 +106,14 @@ func FuzzJobsBodies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, route uint8, ctype string, b64 bool, body []byte, idemKey, useCache string) {
 		r := rts[int(route)%len(rts)]
 		body = []byte(placeholders.Replace(string(body)))
-		ev := fzEvent(r, ctype, b64, body)
+		ev := apitest.FuzzEvent(r, ctype, b64, body)
 		if idemKey != "" {
 			ev.Headers["idempotency-key"] = idemKey
 		}
 		if useCache != "" {
 			ev.QueryStringParameters = map[string]string{"use_cache": useCache}
 		}
-		resp := mux.Serve(context.Background(), ev)
-		fzCheck(t, r.key, body, resp)
+		apitest.ServeFuzz(t, mux, ev, body)
 	})
 }
 
@@ -124,24 +123,13 @@ func FuzzJobsBodies(f *testing.F) {
 // the use cases and the database see values that raw-byte mutation of
 // JSON rarely produces. Same assertions as FuzzJobsBodies.
 func FuzzJobsFields(f *testing.F) {
-	obs.SetMetricsOutput(io.Discard)
-	env := apptest.New(f, apptest.Options{})
-	_, admin := env.NewOrg(f)
-	u := env.NewUser(f, admin, domain.RoleStandard)
-	b, err := os.ReadFile("../../shared/testdata/1iep/1iep_ligand.pdbqt")
-	if err != nil {
-		f.Fatal(err)
-	}
-	ligand, err := env.Molecules.CreateMolecule(context.Background(), u.Principal, app.NewMoleculeInput{Name: "l", Format: "pdbqt", Content: b})
-	if err != nil {
-		f.Fatal(err)
-	}
-	mux := newMux(handler{jobs: env.Jobs}, apigw.NewMux(routes.FnJobs, apptest.Quiet))
-	pipelines := fzRoute{key: "POST /api/v1/pipelines", principal: &admin.Principal}
-	jobs := fzRoute{key: "POST /api/v1/pipelines/{pipeline_id}/jobs", params: map[string]string{"pipeline_id": domain.BuiltinPipelineID}, principal: &u.Principal}
+	mux, _, admin, u, mol := fzJobsSetup(f)
+	ligand := mol("l", "pdbqt", "1iep_ligand.pdbqt")
+	pipelines := apitest.FuzzRoute{Key: "POST /api/v1/pipelines", Principal: &admin.Principal}
+	jobs := apitest.FuzzRoute{Key: "POST /api/v1/pipelines/{pipeline_id}/jobs", Params: map[string]string{"pipeline_id": domain.BuiltinPipelineID}, Principal: &u.Principal}
 	params := map[string]any{"center": []float64{15.19, 53.903, 16.917}, "size": []int{20, 20, 20}, "exhaustiveness": 1}
 	forms := []struct {
-		r    fzRoute
+		r    apitest.FuzzRoute
 		body func(a, b, c string) any
 	}{
 		{pipelines, func(a, b, c string) any { return map[string]any{"name": a, "engine": b, "version": c} }},
@@ -169,13 +157,12 @@ func FuzzJobsFields(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := fzEvent(fm.r, "application/json", false, body)
+		ev := apitest.FuzzEvent(fm.r, "application/json", false, body)
 		if fm.body == nil {
 			ev.Headers["idempotency-key"] = a
 			ev.QueryStringParameters = map[string]string{"use_cache": b}
 		}
-		resp := mux.Serve(context.Background(), ev)
-		fzCheck(t, fm.r.key, body, resp)
+		apitest.ServeFuzz(t, mux, ev, body)
 	})
 }
 
@@ -196,150 +183,6 @@ func FuzzJobsDecode(f *testing.F) {
 		if kind%2 == 1 {
 			v = new(createJobRequest)
 		}
-		fzDecodeErr(t, b, apigw.DecodeStrict(b, v))
+		apitest.CheckDecodeErr(t, b, apigw.DecodeStrict(b, v))
 	})
-}
-
-// fzRoute is one POST/PATCH route of the function as the fuzzer calls it.
-type fzRoute struct {
-	key       string
-	params    map[string]string
-	principal *domain.Principal // nil: no authorizer context (public route)
-}
-
-// fzEvent builds the API Gateway v2 event of route r carrying body with
-// content type ctype (none when empty), base64-encoded when b64 or when
-// body is not UTF-8 (as API Gateway does for binary bodies).
-func fzEvent(r fzRoute, ctype string, b64 bool, body []byte) *events.APIGatewayV2HTTPRequest {
-	method, path, _ := strings.Cut(r.key, " ")
-	ev := &events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: r.key, RawPath: path, PathParameters: r.params,
-		Headers: map[string]string{"x-request-id": domain.NewID()},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: domain.NewID(), HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
-		},
-	}
-	if ctype != "" {
-		ev.Headers["content-type"] = ctype
-	}
-	if b64 || !utf8.Valid(body) {
-		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
-	} else {
-		ev.Body = string(body)
-	}
-	if r.principal != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			Lambda: apigw.PrincipalContext(*r.principal)}
-	}
-	return ev
-}
-
-// fzMaxField bounds the field names of VALIDATION_FAILED, in characters:
-// a client's unknown field is named truncated to 64 bytes plus an
-// ellipsis (a rune cut by the truncation reaches the client as U+FFFD).
-const fzMaxField = 64 + len("...")
-
-// fzLeaks are what no error response may carry unless the client sent it:
-// panics, stack traces, SQL errors, driver and Go type names, fmt's
-// complaints.
-var fzLeaks = []string{"panic", "goroutine", "SQLSTATE", "pgx", "pgconn", "postgres", "runtime error",
-	"nil pointer", "json: ", "Go value", "Go struct", "main.", "app.", "domain.", "apigw.", "wire.", "*string",
-	"[]string", "int64", "float64", "map[", "struct {", "interface {", "%!", ".go:"}
-
-// fzSent is everything the client sent in readable form: the raw body and
-// every key and string value in it when it is JSON, so that an error that
-// names a field the client invented is not taken for a leak.
-func fzSent(body []byte) string {
-	var b strings.Builder
-	b.Write(body)
-	var v any
-	if json.Unmarshal(body, &v) == nil {
-		var walk func(any)
-		walk = func(x any) {
-			switch x := x.(type) {
-			case string:
-				b.WriteString("\n" + x)
-			case []any:
-				for _, y := range x {
-					walk(y)
-				}
-			case map[string]any:
-				for k, y := range x {
-					b.WriteString("\n" + k)
-					walk(y)
-				}
-			}
-		}
-		walk(v)
-	}
-	return strings.ToLower(b.String())
-}
-
-// fzCheck asserts what every answer to a body must satisfy: never 5xx;
-// the wrapper's headers; on 4xx the contract's error shape, field names of
-// bounded length, and nothing leaked.
-func fzCheck(t *testing.T, route string, body []byte, resp events.APIGatewayV2HTTPResponse) {
-	t.Helper()
-	if resp.StatusCode < 200 || resp.StatusCode >= 500 {
-		t.Fatalf("%s %q: %d %s", route, body, resp.StatusCode, resp.Body)
-	}
-	if !domain.IsID(resp.Headers["X-Request-Id"]) || resp.Headers["Cache-Control"] != "no-store" {
-		t.Fatalf("%s: headers %v", route, resp.Headers)
-	}
-	if resp.StatusCode < 400 {
-		return
-	}
-	var e struct {
-		Error struct {
-			Code    domain.Code `json:"code"`
-			Message string      `json:"message"`
-			Details *struct {
-				Fields map[string]string `json:"fields"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	dec := json.NewDecoder(strings.NewReader(resp.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || e.Error.Code == "" || e.Error.Message == "" ||
-		resp.Headers["Content-Type"] != "application/json" || apigw.StatusOf(e.Error.Code) != resp.StatusCode {
-		t.Fatalf("%s %q: %d %s is not in the contract's error shape (%v)", route, body, resp.StatusCode, resp.Body, err)
-	}
-	if e.Error.Code == domain.CodeValidation && (e.Error.Details == nil || len(e.Error.Details.Fields) == 0) {
-		t.Fatalf("%s %q: VALIDATION_FAILED names no field: %s", route, body, resp.Body)
-	}
-	if e.Error.Details != nil {
-		for f := range e.Error.Details.Fields {
-			if utf8.RuneCountInString(f) > fzMaxField {
-				t.Fatalf("%s %q: %d-byte field name %.100q", route, body, len(f), f)
-			}
-		}
-	}
-	sent := fzSent(body)
-	for _, w := range fzLeaks {
-		if strings.Contains(strings.ToLower(resp.Body), strings.ToLower(w)) && !strings.Contains(sent, strings.ToLower(w)) {
-			t.Fatalf("%s %q: error response carries %q: %s", route, body, w, resp.Body)
-		}
-	}
-}
-
-// fzDecodeErr checks a DecodeStrict result: nil only for valid JSON,
-// otherwise VALIDATION_FAILED naming one field of bounded length with a
-// bounded message.
-func fzDecodeErr(t *testing.T, b []byte, err error) {
-	t.Helper()
-	if err == nil {
-		if !json.Valid(b) {
-			t.Fatalf("accepted invalid JSON %q", b)
-		}
-		return
-	}
-	de, ok := domain.AsError(err)
-	if !ok || de.Code != domain.CodeValidation || len(de.Fields) != 1 || apigw.StatusOf(de.Code) != http.StatusBadRequest {
-		t.Fatalf("%q: %v, want VALIDATION_FAILED naming one field", b, err)
-	}
-	for field, msg := range de.Fields {
-		if utf8.RuneCountInString(field) > fzMaxField || len(msg) > 100 {
-			t.Fatalf("%q: field %.100q message %.100q", b, field, msg)
-		}
-	}
 }

@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -22,147 +20,9 @@ import (
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/routes"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
-
-// ---- sample events and contract checks (the same in every API function's test)
-
-const eventsDir = "../../events"
-
-func decodeStrict(t testing.TB, b []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %s into %T: %v", b, v, err)
-	}
-}
-
-// apiEvent loads an API Gateway sample event into the exact type the
-// function receives, replaces the sample's fixed ids (old, new pairs),
-// puts p's authorizer context in (nil: as in the file) and gives it a
-// fresh x-request-id.
-func apiEvent(t testing.TB, rel string, p *domain.Principal, replace ...string) events.APIGatewayV2HTTPRequest {
-	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/" + rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(replace) > 0 {
-		b = []byte(strings.NewReplacer(replace...).Replace(string(b)))
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	decodeStrict(t, b, &ev)
-	if p != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: apigw.PrincipalContext(*p)}
-	}
-	ev.Headers["x-request-id"] = domain.NewID()
-	return ev
-}
-
-func setBody(ev *events.APIGatewayV2HTTPRequest, body string) {
-	ev.Body, ev.IsBase64Encoded = body, false
-	ev.Headers["content-length"] = strconv.Itoa(len(body))
-}
-
-func setJSON(t testing.TB, ev *events.APIGatewayV2HTTPRequest, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setBody(ev, string(b))
-}
-
-func setQuery(ev *events.APIGatewayV2HTTPRequest, q map[string]string) {
-	v := url.Values{}
-	for k, x := range q {
-		v.Set(k, x)
-	}
-	ev.QueryStringParameters, ev.RawQueryString = q, v.Encode()
-}
-
-// serve invokes the function's Lambda handler and checks what every
-// response carries: the client's X-Request-Id echoed (or a generated
-// UUID), Cache-Control: no-store, nosniff, and the contract's error shape
-// on every error.
-func serve(t testing.TB, mux *apigw.Mux, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	t.Helper()
-	resp, err := mux.Lambda(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("Lambda returned an error: %v", err)
-	}
-	rid := resp.Headers["X-Request-Id"]
-	if sent := ev.Headers["x-request-id"]; domain.IsID(sent) && !strings.EqualFold(rid, sent) {
-		t.Fatalf("X-Request-Id %q, want the client's %q", rid, sent)
-	}
-	if !domain.IsID(rid) || resp.Headers["Cache-Control"] != "no-store" || resp.Headers["X-Content-Type-Options"] != "nosniff" {
-		t.Fatalf("%s: headers %v", ev.RouteKey, resp.Headers)
-	}
-	if resp.StatusCode == http.StatusInternalServerError {
-		t.Fatalf("%s answered 500: %s", ev.RouteKey, resp.Body)
-	}
-	if resp.StatusCode >= 400 {
-		requireErrorShape(t, resp)
-	}
-	return resp
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Details *struct {
-			Fields map[string]string `json:"fields"`
-		} `json:"details,omitempty"`
-	} `json:"error"`
-}
-
-func requireErrorShape(t testing.TB, resp events.APIGatewayV2HTTPResponse) errorBody {
-	t.Helper()
-	var e errorBody
-	decodeStrict(t, []byte(resp.Body), &e)
-	if e.Error.Code == "" || e.Error.Message == "" || resp.Headers["Content-Type"] != "application/json" {
-		t.Fatalf("error %d %s is not in the contract's shape", resp.StatusCode, resp.Body)
-	}
-	if got := apigw.StatusOf(domain.Code(e.Error.Code)); got != resp.StatusCode {
-		t.Fatalf("status %d with code %s, which maps to %d", resp.StatusCode, e.Error.Code, got)
-	}
-	return e
-}
-
-// requireError checks status and code and, when fields are given, that
-// details.fields names each of them.
-func requireError(t testing.TB, resp events.APIGatewayV2HTTPResponse, status int, code domain.Code, fields ...string) errorBody {
-	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d %s: %s", resp.StatusCode, status, code, resp.Body)
-	}
-	e := requireErrorShape(t, resp)
-	if e.Error.Code != string(code) {
-		t.Fatalf("code %s, want %s: %s", e.Error.Code, code, resp.Body)
-	}
-	for _, f := range fields {
-		if e.Error.Details == nil || e.Error.Details.Fields[f] == "" {
-			t.Fatalf("details.fields does not name %q: %s", f, resp.Body)
-		}
-	}
-	return e
-}
-
-// decodeResp checks the status and decodes the body strictly: a field
-// the contract does not list fails.
-func decodeResp[T any](t testing.TB, resp events.APIGatewayV2HTTPResponse, status int) T {
-	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, resp.Body)
-	}
-	var v T
-	decodeStrict(t, []byte(resp.Body), &v)
-	return v
-}
-
-// ---- the jobs function
 
 // Fixed ids of the sample events (events/README.md).
 const (
@@ -188,15 +48,6 @@ var docked = app.DockResult{
 	Log: []byte("AutoDock Vina v1.2.3\n"), EngineVersion: "1.2.3",
 }
 
-func testdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../shared/testdata/1iep/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 type fixture struct {
 	env              *apptest.Env
 	mux              *apigw.Mux
@@ -214,17 +65,14 @@ func newFixture(t *testing.T) *fixture {
 	env := apptest.New(t, apptest.Options{Docker: dockFunc(func(context.Context, app.DockRequest) (app.DockResult, error) {
 		return docked, nil
 	})})
-	mux := newMux(handler{jobs: env.Jobs}, apigw.NewMux(routes.FnJobs, apptest.Quiet))
-	if err := mux.Check(); err != nil {
-		t.Fatal(err)
-	}
+	mux := apitest.RequireMux(t, newMux(handler{jobs: env.Jobs}, apigw.NewMux(routes.FnJobs, apptest.Quiet)))
 	org, admin := env.NewOrg(t)
 	_, otherAdmin := env.NewOrg(t)
 	f := &fixture{env: env, mux: mux, org: org, admin: admin,
 		standard: env.NewUser(t, admin, domain.RoleStandard), viewer: env.NewUser(t, admin, domain.RoleViewer),
 		stranger: env.NewUser(t, otherAdmin, domain.RoleStandard)}
-	f.receptor = f.molecule(t, f.standard, "1iep receptor", "pdbqt", testdata(t, "1iep_receptor.pdbqt"))
-	f.ligand = f.molecule(t, f.standard, "imatinib", "pdbqt", testdata(t, "1iep_ligand.pdbqt"))
+	f.receptor = f.molecule(t, f.standard, "1iep receptor", "pdbqt", apitest.Testdata(t, "1iep/1iep_receptor.pdbqt"))
+	f.ligand = f.molecule(t, f.standard, "imatinib", "pdbqt", apitest.Testdata(t, "1iep/1iep_ligand.pdbqt"))
 	f.replace = []string{sampleOrg, org.ID, sampleReceptor, f.receptor.ID, sampleLigand, f.ligand.ID}
 	return f
 }
@@ -245,7 +93,7 @@ func (f *fixture) event(t *testing.T, file string, m apptest.Member, job string)
 	if job == "" {
 		r = f.replace
 	}
-	return apiEvent(t, "apigw/jobs/"+file+".json", &m.Principal, r...)
+	return apitest.APIEvent(t, "apigw/jobs/"+file+".json", &m.Principal, r...)
 }
 
 type cacheOut struct {
@@ -264,7 +112,7 @@ func (f *fixture) createJob(t *testing.T, m apptest.Member, want int) createdJob
 	t.Helper()
 	ev := f.event(t, "create-job", m, "")
 	ev.Headers["idempotency-key"] = domain.NewID()
-	return decodeResp[createdJob](t, serve(t, f.mux, ev), want)
+	return apitest.DecodeResp[createdJob](t, apitest.Serve(t, f.mux, ev), want)
 }
 
 // complete runs the engine on a job, as the jobs queue would.
@@ -362,12 +210,12 @@ func fetch(t *testing.T, resp events.APIGatewayV2HTTPResponse) []byte {
 func checkPaging(t *testing.T, mux *apigw.Mux, ev events.APIGatewayV2HTTPRequest) {
 	t.Helper()
 	for _, q := range []map[string]string{{"limit": "0"}, {"limit": "201"}, {"limit": "many"}} {
-		setQuery(&ev, q)
-		requireError(t, serve(t, mux, ev), http.StatusBadRequest, domain.CodeValidation, "limit")
+		apitest.SetQuery(&ev, q)
+		apitest.RequireError(t, apitest.Serve(t, mux, ev), http.StatusBadRequest, domain.CodeValidation, "limit")
 	}
 	for _, c := range []string{"garbage", "djE6MQ", "%%%"} {
-		setQuery(&ev, map[string]string{"cursor": c})
-		requireError(t, serve(t, mux, ev), http.StatusBadRequest, domain.CodeValidation, "cursor")
+		apitest.SetQuery(&ev, map[string]string{"cursor": c})
+		apitest.RequireError(t, apitest.Serve(t, mux, ev), http.StatusBadRequest, domain.CodeValidation, "cursor")
 	}
 }
 
@@ -375,7 +223,7 @@ func TestPipelines(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	lst := f.event(t, "list-pipelines", f.viewer, "")
-	l := decodeResp[list[pipelineResp]](t, serve(t, f.mux, lst), http.StatusOK)
+	l := apitest.DecodeResp[list[pipelineResp]](t, apitest.Serve(t, f.mux, lst), http.StatusOK)
 	i := slices.IndexFunc(l.Items, func(p pipelineResp) bool { return p.PipelineID == builtin })
 	if i < 0 {
 		t.Fatalf("built-in pipeline missing from %+v", l.Items)
@@ -386,31 +234,31 @@ func TestPipelines(t *testing.T) {
 	checkPaging(t, f.mux, lst)
 
 	create := f.event(t, "create-pipeline", f.admin, "")
-	p := decodeResp[pipelineResp](t, serve(t, f.mux, create), http.StatusCreated)
+	p := apitest.DecodeResp[pipelineResp](t, apitest.Serve(t, f.mux, create), http.StatusCreated)
 	if !domain.IsID(p.PipelineID) || p.Name != "vina-quick" || p.BuiltIn || p.Defaults["exhaustiveness"] != 4.0 || p.Defaults["num_modes"] != 5.0 {
 		t.Fatalf("created pipeline %+v", p)
 	}
-	requireError(t, serve(t, f.mux, create), http.StatusConflict, domain.CodeConflict)
-	requireError(t, serve(t, f.mux, f.event(t, "create-pipeline", f.standard, "")), http.StatusForbidden, domain.CodeForbidden)
-	setJSON(t, &create, map[string]any{"name": "gnina", "engine": "gnina", "version": "1"})
-	requireError(t, serve(t, f.mux, create), http.StatusBadRequest, domain.CodeValidation, "engine")
-	setJSON(t, &create, map[string]any{"name": "x", "engine": "vina", "version": "1", "org_id": f.stranger.OrgID})
-	requireError(t, serve(t, f.mux, create), http.StatusBadRequest, domain.CodeValidation, "org_id")
-	setJSON(t, &create, map[string]any{"name": "x", "engine": "vina", "version": "1", "defaults": map[string]any{"exhaustiveness": 99}})
-	requireError(t, serve(t, f.mux, create), http.StatusBadRequest, domain.CodeValidation)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, create), http.StatusConflict, domain.CodeConflict)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, "create-pipeline", f.standard, "")), http.StatusForbidden, domain.CodeForbidden)
+	apitest.SetJSON(t, &create, map[string]any{"name": "gnina", "engine": "gnina", "version": "1"})
+	apitest.RequireError(t, apitest.Serve(t, f.mux, create), http.StatusBadRequest, domain.CodeValidation, "engine")
+	apitest.SetJSON(t, &create, map[string]any{"name": "x", "engine": "vina", "version": "1", "org_id": f.stranger.OrgID})
+	apitest.RequireError(t, apitest.Serve(t, f.mux, create), http.StatusBadRequest, domain.CodeValidation, "org_id")
+	apitest.SetJSON(t, &create, map[string]any{"name": "x", "engine": "vina", "version": "1", "defaults": map[string]any{"exhaustiveness": 99}})
+	apitest.RequireError(t, apitest.Serve(t, f.mux, create), http.StatusBadRequest, domain.CodeValidation)
 
 	get := func(m apptest.Member, id string) events.APIGatewayV2HTTPResponse {
-		return serve(t, f.mux, apiEvent(t, "apigw/jobs/get-pipeline.json", &m.Principal, builtin, id))
+		return apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/jobs/get-pipeline.json", &m.Principal, builtin, id))
 	}
-	if got := decodeResp[pipelineResp](t, get(f.viewer, builtin), http.StatusOK); got.PipelineID != builtin || got.Version != domain.BuiltinPipelineVersion {
+	if got := apitest.DecodeResp[pipelineResp](t, get(f.viewer, builtin), http.StatusOK); got.PipelineID != builtin || got.Version != domain.BuiltinPipelineVersion {
 		t.Fatalf("get built-in %+v", got)
 	}
-	if got := decodeResp[pipelineResp](t, get(f.viewer, p.PipelineID), http.StatusOK); got.PipelineID != p.PipelineID {
+	if got := apitest.DecodeResp[pipelineResp](t, get(f.viewer, p.PipelineID), http.StatusOK); got.PipelineID != p.PipelineID {
 		t.Fatalf("get %+v", got)
 	}
-	requireError(t, get(f.stranger, p.PipelineID), http.StatusNotFound, domain.CodePipelineNotFound)
-	requireError(t, get(f.viewer, domain.NewID()), http.StatusNotFound, domain.CodePipelineNotFound)
-	requireError(t, get(f.viewer, "vina-docking"), http.StatusBadRequest, domain.CodeValidation, "pipeline_id")
+	apitest.RequireError(t, get(f.stranger, p.PipelineID), http.StatusNotFound, domain.CodePipelineNotFound)
+	apitest.RequireError(t, get(f.viewer, domain.NewID()), http.StatusNotFound, domain.CodePipelineNotFound)
+	apitest.RequireError(t, get(f.viewer, "vina-docking"), http.StatusBadRequest, domain.CodeValidation, "pipeline_id")
 }
 
 func TestCreateJob(t *testing.T) {
@@ -419,7 +267,7 @@ func TestCreateJob(t *testing.T) {
 	ev := f.event(t, "create-job", f.standard, "")
 	key := domain.NewID()
 	ev.Headers["idempotency-key"] = key
-	first := decodeResp[createdJob](t, serve(t, f.mux, ev), http.StatusAccepted)
+	first := apitest.DecodeResp[createdJob](t, apitest.Serve(t, f.mux, ev), http.StatusAccepted)
 	if !domain.IsID(first.JobID) || first.Status != "QUEUED" || first.Cache.Hit {
 		t.Fatalf("created %+v", first)
 	}
@@ -431,17 +279,17 @@ func TestCreateJob(t *testing.T) {
 	}
 
 	// The same key and body: the first answer again.
-	resp := serve(t, f.mux, ev)
-	if again := decodeResp[createdJob](t, resp, http.StatusAccepted); again.JobID != first.JobID || resp.Headers["Idempotent-Replayed"] != "true" {
+	resp := apitest.Serve(t, f.mux, ev)
+	if again := apitest.DecodeResp[createdJob](t, resp, http.StatusAccepted); again.JobID != first.JobID || resp.Headers["Idempotent-Replayed"] != "true" {
 		t.Fatalf("replay %+v %v", again, resp.Headers)
 	}
 	// The same key with another body.
 	other := ev
-	setJSON(t, &other, map[string]any{"inputs": map[string]string{"receptor": f.receptor.ID, "ligand": f.ligand.ID},
+	apitest.SetJSON(t, &other, map[string]any{"inputs": map[string]string{"receptor": f.receptor.ID, "ligand": f.ligand.ID},
 		"params": map[string]any{"center": []float64{1, 2, 3}, "size": []float64{20, 20, 20}}})
-	requireError(t, serve(t, f.mux, other), http.StatusConflict, domain.CodeConflict)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, other), http.StatusConflict, domain.CodeConflict)
 
-	theirs := f.molecule(t, f.stranger, "their ligand", "pdbqt", testdata(t, "1iep_ligand.pdbqt"))
+	theirs := f.molecule(t, f.stranger, "their ligand", "pdbqt", apitest.Testdata(t, "1iep/1iep_ligand.pdbqt"))
 	smi := f.molecule(t, f.standard, "ethanol", "smi", []byte("CCO\n"))
 	box := map[string]any{"center": []float64{15.19, 53.903, 16.917}, "size": []float64{20, 20, 20}}
 	for _, tc := range []struct {
@@ -461,25 +309,25 @@ func TestCreateJob(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := f.event(t, "create-job", f.standard, "")
 			delete(e.Headers, "idempotency-key")
-			setJSON(t, &e, tc.body)
+			apitest.SetJSON(t, &e, tc.body)
 			if tc.field != "" {
-				requireError(t, serve(t, f.mux, e), tc.status, tc.code, tc.field)
+				apitest.RequireError(t, apitest.Serve(t, f.mux, e), tc.status, tc.code, tc.field)
 			} else {
-				requireError(t, serve(t, f.mux, e), tc.status, tc.code)
+				apitest.RequireError(t, apitest.Serve(t, f.mux, e), tc.status, tc.code)
 			}
 		})
 	}
 	e := f.event(t, "create-job", f.standard, "")
-	setQuery(&e, map[string]string{"use_cache": "maybe"})
-	requireError(t, serve(t, f.mux, e), http.StatusBadRequest, domain.CodeValidation, "use_cache")
-	requireError(t, serve(t, f.mux, apiEvent(t, "apigw/jobs/create-job.json", &f.standard.Principal, builtin, domain.NewID())), http.StatusNotFound, domain.CodePipelineNotFound)
-	requireError(t, serve(t, f.mux, apiEvent(t, "apigw/jobs/create-job.json", &f.standard.Principal, builtin, "vina")), http.StatusBadRequest, domain.CodeValidation, "pipeline_id")
-	requireError(t, serve(t, f.mux, f.event(t, "create-job", f.viewer, "")), http.StatusForbidden, domain.CodeForbidden)
+	apitest.SetQuery(&e, map[string]string{"use_cache": "maybe"})
+	apitest.RequireError(t, apitest.Serve(t, f.mux, e), http.StatusBadRequest, domain.CodeValidation, "use_cache")
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/jobs/create-job.json", &f.standard.Principal, builtin, domain.NewID())), http.StatusNotFound, domain.CodePipelineNotFound)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/jobs/create-job.json", &f.standard.Principal, builtin, "vina")), http.StatusBadRequest, domain.CodeValidation, "pipeline_id")
+	apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, "create-job", f.viewer, "")), http.StatusForbidden, domain.CodeForbidden)
 
 	// Over the org's max_active_jobs.
 	one := 1
 	f.env.SetQuotas(t, f.org.ID, &one, nil)
-	requireError(t, serve(t, f.mux, f.event(t, "create-job", f.admin, "")), http.StatusTooManyRequests, domain.CodeQuotaExceeded)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, "create-job", f.admin, "")), http.StatusTooManyRequests, domain.CodeQuotaExceeded)
 }
 
 func TestJobLifecycle(t *testing.T) {
@@ -488,9 +336,9 @@ func TestJobLifecycle(t *testing.T) {
 	job := f.createJob(t, f.standard, http.StatusAccepted).JobID
 
 	get := func(file string, m apptest.Member) events.APIGatewayV2HTTPResponse {
-		return serve(t, f.mux, f.event(t, file, m, job))
+		return apitest.Serve(t, f.mux, f.event(t, file, m, job))
 	}
-	j := decodeResp[jobResp](t, get("get-job", f.viewer), http.StatusOK)
+	j := apitest.DecodeResp[jobResp](t, get("get-job", f.viewer), http.StatusOK)
 	if j.JobID != job || j.Status != "QUEUED" || j.PipelineID != builtin || j.PipelineVersion != domain.BuiltinPipelineVersion ||
 		j.Inputs["receptor"] != f.receptor.ID || j.Inputs["ligand"] != f.ligand.ID || j.CreatedBy != f.standard.UserID ||
 		j.Params.Exhaustiveness != 1 || j.Params.NumModes != 3 || j.Params.EnergyRange != 3 || j.Params.TimeoutSeconds != 600 ||
@@ -503,20 +351,20 @@ func TestJobLifecycle(t *testing.T) {
 		StartedAt *string `json:"started_at"`
 		UpdatedAt string  `json:"updated_at"`
 	}
-	status := decodeResp[statusResp](t, get("job-status", f.viewer), http.StatusOK)
+	status := apitest.DecodeResp[statusResp](t, get("job-status", f.viewer), http.StatusOK)
 	if status.JobID != job || status.Status != "QUEUED" || status.StartedAt != nil || status.UpdatedAt == "" {
 		t.Fatalf("status %+v", status)
 	}
-	requireError(t, get("job-results", f.viewer), http.StatusConflict, domain.CodeJobNotCompleted)
-	requireError(t, get("job-file", f.viewer), http.StatusNotFound, domain.CodeArtifactNotFound)
+	apitest.RequireError(t, get("job-results", f.viewer), http.StatusConflict, domain.CodeJobNotCompleted)
+	apitest.RequireError(t, get("job-file", f.viewer), http.StatusNotFound, domain.CodeArtifactNotFound)
 
 	f.complete(t, job)
 
-	j = decodeResp[jobResp](t, get("get-job", f.viewer), http.StatusOK)
+	j = apitest.DecodeResp[jobResp](t, get("get-job", f.viewer), http.StatusOK)
 	if j.Status != "COMPLETED" || j.StartedAt == nil || j.FinishedAt == nil || j.Attempts != 1 || j.Error != nil {
 		t.Fatalf("completed job %+v", j)
 	}
-	res := decodeResp[resultsOut](t, get("job-results", f.viewer), http.StatusOK)
+	res := apitest.DecodeResp[resultsOut](t, get("job-results", f.viewer), http.StatusOK)
 	if res.JobID != job || len(res.Scores) != 2 || res.Scores[0].Pose != 1 || res.Scores[0].Affinity != -13.3 || res.Scores[1].Pose != 2 {
 		t.Fatalf("scores %+v, want sorted by pose", res.Scores)
 	}
@@ -531,7 +379,7 @@ func TestJobLifecycle(t *testing.T) {
 		t.Fatalf("task results %+v", res.TaskResults)
 	}
 
-	evs := decodeResp[[]eventOut](t, get("job-events", f.viewer), http.StatusOK)
+	evs := apitest.DecodeResp[[]eventOut](t, get("job-events", f.viewer), http.StatusOK)
 	var names []string
 	for i, e := range evs {
 		names = append(names, e.Event)
@@ -550,51 +398,51 @@ func TestJobLifecycle(t *testing.T) {
 		t.Fatalf("vina.log = %q", got)
 	}
 	art := f.event(t, "get-artifact", f.viewer, job)
-	if got := fetch(t, serve(t, f.mux, art)); !bytes.Equal(got, docked.PosesSDF) {
+	if got := fetch(t, apitest.Serve(t, f.mux, art)); !bytes.Equal(got, docked.PosesSDF) {
 		t.Fatalf("artifact = %q", got)
 	}
 	for _, name := range []string{"secret.txt", "..%2F..%2Fother", "poses.sdf%00"} {
 		ev := f.event(t, "job-file", f.viewer, job)
 		ev.PathParameters["filename"] = name
-		requireError(t, serve(t, f.mux, ev), http.StatusNotFound, domain.CodeArtifactNotFound)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusNotFound, domain.CodeArtifactNotFound)
 	}
 	for _, uri := range []string{"mad://org/" + f.stranger.OrgID + "/jobs/" + job + "/poses.sdf", prefix + "../../x", "s3://bucket/key", prefix + "secret.txt"} {
 		ev := f.event(t, "get-artifact", f.viewer, job)
 		ev.PathParameters["uri"] = uri
-		requireError(t, serve(t, f.mux, ev), http.StatusNotFound, domain.CodeArtifactNotFound)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusNotFound, domain.CodeArtifactNotFound)
 	}
 	// A molecule is an artifact too.
 	ev := f.event(t, "get-artifact", f.viewer, job)
 	ev.PathParameters["uri"] = url.PathEscape(f.ligand.URI())
-	if got := fetch(t, serve(t, f.mux, ev)); !bytes.Equal(got, testdata(t, "1iep_ligand.pdbqt")) {
+	if got := fetch(t, apitest.Serve(t, f.mux, ev)); !bytes.Equal(got, apitest.Testdata(t, "1iep/1iep_ligand.pdbqt")) {
 		t.Fatal("molecule artifact content differs")
 	}
 
-	requireError(t, get("cancel-job", f.standard), http.StatusConflict, domain.CodeConflict)
+	apitest.RequireError(t, get("cancel-job", f.standard), http.StatusConflict, domain.CodeConflict)
 
 	// The same request again is a cache hit, unless use_cache=false.
 	hit := f.createJob(t, f.admin, http.StatusOK)
 	if hit.Status != "COMPLETED" || !hit.Cache.Hit || hit.Cache.CanonicalJobID != job || hit.JobID == job {
 		t.Fatalf("cache hit %+v", hit)
 	}
-	if got := decodeResp[resultsOut](t, serve(t, f.mux, f.event(t, "job-results", f.viewer, hit.JobID)), http.StatusOK); len(got.Scores) != 2 || got.JobID != hit.JobID {
+	if got := apitest.DecodeResp[resultsOut](t, apitest.Serve(t, f.mux, f.event(t, "job-results", f.viewer, hit.JobID)), http.StatusOK); len(got.Scores) != 2 || got.JobID != hit.JobID {
 		t.Fatalf("cache hit results %+v", got)
 	}
 	nocache := f.event(t, "create-job", f.standard, "")
 	nocache.Headers["idempotency-key"] = domain.NewID()
-	setQuery(&nocache, map[string]string{"use_cache": "false"})
-	if c := decodeResp[createdJob](t, serve(t, f.mux, nocache), http.StatusAccepted); c.Cache.Hit {
+	apitest.SetQuery(&nocache, map[string]string{"use_cache": "false"})
+	if c := apitest.DecodeResp[createdJob](t, apitest.Serve(t, f.mux, nocache), http.StatusAccepted); c.Cache.Hit {
 		t.Fatalf("use_cache=false answered from the cache: %+v", c)
 	}
 
 	// Another org's principal, and ids that are not UUIDs, for every job route.
 	for _, file := range []string{"get-job", "job-status", "job-results", "job-events", "job-file", "job-logs", "cancel-job"} {
-		requireError(t, serve(t, f.mux, f.event(t, file, f.stranger, job)), http.StatusNotFound, domain.CodeJobNotFound)
-		requireError(t, serve(t, f.mux, f.event(t, file, f.standard, domain.NewID())), http.StatusNotFound, domain.CodeJobNotFound)
-		requireError(t, serve(t, f.mux, f.event(t, file, f.standard, "job-1")), http.StatusBadRequest, domain.CodeValidation, "job_id")
+		apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, file, f.stranger, job)), http.StatusNotFound, domain.CodeJobNotFound)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, file, f.standard, domain.NewID())), http.StatusNotFound, domain.CodeJobNotFound)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, file, f.standard, "job-1")), http.StatusBadRequest, domain.CodeValidation, "job_id")
 	}
 	stranger := f.event(t, "get-artifact", f.stranger, job)
-	requireError(t, serve(t, f.mux, stranger), http.StatusNotFound, domain.CodeArtifactNotFound)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, stranger), http.StatusNotFound, domain.CodeArtifactNotFound)
 }
 
 func TestCancelJob(t *testing.T) {
@@ -602,19 +450,19 @@ func TestCancelJob(t *testing.T) {
 	f := newFixture(t)
 	job := f.createJob(t, f.standard, http.StatusAccepted).JobID
 	cancel := func(m apptest.Member) events.APIGatewayV2HTTPResponse {
-		return serve(t, f.mux, f.event(t, "cancel-job", m, job))
+		return apitest.Serve(t, f.mux, f.event(t, "cancel-job", m, job))
 	}
-	requireError(t, cancel(f.viewer), http.StatusForbidden, domain.CodeForbidden)
-	requireError(t, cancel(f.env.NewUser(t, f.admin, domain.RoleStandard)), http.StatusForbidden, domain.CodeForbidden) // not theirs
-	out := decodeResp[map[string]string](t, cancel(f.standard), http.StatusOK)
+	apitest.RequireError(t, cancel(f.viewer), http.StatusForbidden, domain.CodeForbidden)
+	apitest.RequireError(t, cancel(f.env.NewUser(t, f.admin, domain.RoleStandard)), http.StatusForbidden, domain.CodeForbidden) // not theirs
+	out := apitest.DecodeResp[map[string]string](t, cancel(f.standard), http.StatusOK)
 	if out["job_id"] != job || out["status"] != "CANCELLED" || len(out) != 2 {
 		t.Fatalf("cancel %v", out)
 	}
-	requireError(t, cancel(f.standard), http.StatusConflict, domain.CodeConflict)
+	apitest.RequireError(t, cancel(f.standard), http.StatusConflict, domain.CodeConflict)
 	// An operator may cancel anyone's job.
 	job = f.createJob(t, f.standard, http.StatusAccepted).JobID
 	op := f.env.NewUser(t, f.admin, domain.RoleOperator)
-	if out := decodeResp[map[string]string](t, cancel(op), http.StatusOK); out["status"] != "CANCELLED" {
+	if out := apitest.DecodeResp[map[string]string](t, cancel(op), http.StatusOK); out["status"] != "CANCELLED" {
 		t.Fatalf("operator cancel %v", out)
 	}
 }
@@ -628,8 +476,8 @@ func TestListJobs(t *testing.T) {
 	hit := f.createJob(t, f.standard, http.StatusOK).JobID
 	nocache := f.event(t, "create-job", f.standard, "")
 	delete(nocache.Headers, "idempotency-key")
-	setQuery(&nocache, map[string]string{"use_cache": "false"})
-	queued := decodeResp[createdJob](t, serve(t, f.mux, nocache), http.StatusAccepted).JobID
+	apitest.SetQuery(&nocache, map[string]string{"use_cache": "false"})
+	queued := apitest.DecodeResp[createdJob](t, apitest.Serve(t, f.mux, nocache), http.StatusAccepted).JobID
 
 	ev := f.event(t, "list-jobs", f.viewer, "")
 	ids := func(l list[jobResp]) []string {
@@ -639,36 +487,36 @@ func TestListJobs(t *testing.T) {
 		}
 		return out
 	}
-	l := decodeResp[list[jobResp]](t, serve(t, f.mux, ev), http.StatusOK) // the sample: status=COMPLETED
+	l := apitest.DecodeResp[list[jobResp]](t, apitest.Serve(t, f.mux, ev), http.StatusOK) // the sample: status=COMPLETED
 	if got := ids(l); !slices.Equal(got, []string{hit, done}) {
 		t.Fatalf("status=COMPLETED listed %v, want [%s %s] newest first", got, hit, done)
 	}
-	setQuery(&ev, map[string]string{"status": "QUEUED"})
-	if got := ids(decodeResp[list[jobResp]](t, serve(t, f.mux, ev), http.StatusOK)); !slices.Equal(got, []string{queued}) {
+	apitest.SetQuery(&ev, map[string]string{"status": "QUEUED"})
+	if got := ids(apitest.DecodeResp[list[jobResp]](t, apitest.Serve(t, f.mux, ev), http.StatusOK)); !slices.Equal(got, []string{queued}) {
 		t.Fatalf("status=QUEUED listed %v", got)
 	}
-	setQuery(&ev, map[string]string{"pipeline_id": builtin, "limit": "2"})
-	l = decodeResp[list[jobResp]](t, serve(t, f.mux, ev), http.StatusOK)
+	apitest.SetQuery(&ev, map[string]string{"pipeline_id": builtin, "limit": "2"})
+	l = apitest.DecodeResp[list[jobResp]](t, apitest.Serve(t, f.mux, ev), http.StatusOK)
 	if got := ids(l); !slices.Equal(got, []string{queued, hit}) || l.NextCursor == nil {
 		t.Fatalf("first page %v", got)
 	}
-	setQuery(&ev, map[string]string{"pipeline_id": builtin, "limit": "2", "cursor": *l.NextCursor})
-	l = decodeResp[list[jobResp]](t, serve(t, f.mux, ev), http.StatusOK)
+	apitest.SetQuery(&ev, map[string]string{"pipeline_id": builtin, "limit": "2", "cursor": *l.NextCursor})
+	l = apitest.DecodeResp[list[jobResp]](t, apitest.Serve(t, f.mux, ev), http.StatusOK)
 	if got := ids(l); !slices.Equal(got, []string{done}) || l.NextCursor != nil {
 		t.Fatalf("second page %v", got)
 	}
-	setQuery(&ev, map[string]string{"pipeline_id": domain.NewID()})
-	if l = decodeResp[list[jobResp]](t, serve(t, f.mux, ev), http.StatusOK); len(l.Items) != 0 {
+	apitest.SetQuery(&ev, map[string]string{"pipeline_id": domain.NewID()})
+	if l = apitest.DecodeResp[list[jobResp]](t, apitest.Serve(t, f.mux, ev), http.StatusOK); len(l.Items) != 0 {
 		t.Fatalf("unknown pipeline listed %+v", l.Items)
 	}
 	for q, field := range map[string]string{"status": "status", "pipeline_id": "pipeline_id"} {
-		setQuery(&ev, map[string]string{q: "DONE"})
-		requireError(t, serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, field)
+		apitest.SetQuery(&ev, map[string]string{q: "DONE"})
+		apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, field)
 	}
 	checkPaging(t, f.mux, ev)
 
 	// Another org sees none of them.
-	if l = decodeResp[list[jobResp]](t, serve(t, f.mux, apiEvent(t, "apigw/jobs/list-jobs.json", &f.stranger.Principal)), http.StatusOK); len(l.Items) != 0 {
+	if l = apitest.DecodeResp[list[jobResp]](t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/jobs/list-jobs.json", &f.stranger.Principal)), http.StatusOK); len(l.Items) != 0 {
 		t.Fatalf("another org listed %+v", l.Items)
 	}
 }
@@ -681,22 +529,22 @@ func TestRootOrgContext(t *testing.T) {
 	job := f.createJob(t, f.standard, http.StatusAccepted).JobID
 	root := f.env.NewRoot(t)
 	for _, file := range []string{"list-jobs", "list-pipelines", "create-job"} {
-		requireError(t, serve(t, f.mux, f.event(t, file, root, "")), http.StatusForbidden, domain.CodeOrgForbidden)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, file, root, "")), http.StatusForbidden, domain.CodeOrgForbidden)
 	}
-	requireError(t, serve(t, f.mux, f.event(t, "get-job", root, job)), http.StatusForbidden, domain.CodeOrgForbidden)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, f.event(t, "get-job", root, job)), http.StatusForbidden, domain.CodeOrgForbidden)
 
 	inOrg := f.env.Login(t, root.Email, f.org.ID)
 	if inOrg.OrgID != f.org.ID {
 		t.Fatalf("root logged in with org_id acts in %q", inOrg.OrgID)
 	}
-	if j := decodeResp[jobResp](t, serve(t, f.mux, f.event(t, "get-job", inOrg, job)), http.StatusOK); j.JobID != job {
+	if j := apitest.DecodeResp[jobResp](t, apitest.Serve(t, f.mux, f.event(t, "get-job", inOrg, job)), http.StatusOK); j.JobID != job {
 		t.Fatalf("root in org got %+v", j)
 	}
 	ev := f.event(t, "create-job", inOrg, "")
 	delete(ev.Headers, "idempotency-key")
-	setQuery(&ev, map[string]string{"use_cache": "false"})
-	c := decodeResp[createdJob](t, serve(t, f.mux, ev), http.StatusAccepted)
-	if j := decodeResp[jobResp](t, serve(t, f.mux, f.event(t, "get-job", f.viewer, c.JobID)), http.StatusOK); j.CreatedBy != root.UserID {
+	apitest.SetQuery(&ev, map[string]string{"use_cache": "false"})
+	c := apitest.DecodeResp[createdJob](t, apitest.Serve(t, f.mux, ev), http.StatusAccepted)
+	if j := apitest.DecodeResp[jobResp](t, apitest.Serve(t, f.mux, f.event(t, "get-job", f.viewer, c.JobID)), http.StatusOK); j.CreatedBy != root.UserID {
 		t.Fatalf("job created by root: created_by %s", j.CreatedBy)
 	}
 }

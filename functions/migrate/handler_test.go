@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,15 +19,13 @@ import (
 	"github.com/mad-bio/mad/shared/postgres"
 	"github.com/mad-bio/mad/shared/stack"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
 func readEvent(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../events/" + rel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := apitest.ReadEvent(t, rel)
 	if !json.Valid(b) {
 		t.Fatalf("events/%s is not JSON", rel)
 	}

@@ -2,23 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"mime/multipart"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/mad-bio/mad/shared/apigw"
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/obs"
 	"github.com/mad-bio/mad/shared/routes"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
@@ -86,6 +81,18 @@ func fzMoleculeSeeds(ligand []byte) [][2]string {
 	}
 }
 
+// fzMoleculesSetup wires the molecules function over its real use cases
+// (Postgres, S3 on moto) for a fuzz target: its mux and a standard user.
+func fzMoleculesSetup(f *testing.F) (*apigw.Mux, apptest.Member) {
+	f.Helper()
+	obs.SetMetricsOutput(io.Discard)
+	env := apptest.New(f, apptest.Options{})
+	_, admin := env.NewOrg(f)
+	u := env.NewUser(f, admin, domain.RoleStandard)
+	mux := newMux(handler{molecules: env.Molecules}, apigw.NewMux(routes.FnMolecules, apptest.Quiet))
+	return mux, u
+}
+
 // FuzzMoleculesBodies sends arbitrary bodies, content types and multipart
 // boundaries to the POST routes of the molecules function (inline
 // molecules as JSON or multipart/form-data, presigned uploads), through
@@ -93,24 +100,13 @@ func fzMoleculeSeeds(ligand []byte) [][2]string {
 // A valid body stores a molecule or creates an upload; garbage gets a 4xx
 // in the contract's shape, never a 5xx or a leak.
 func FuzzMoleculesBodies(f *testing.F) {
-	obs.SetMetricsOutput(io.Discard)
-	env := apptest.New(f, apptest.Options{})
-	_, admin := env.NewOrg(f)
-	u := env.NewUser(f, admin, domain.RoleStandard)
-	mux := newMux(handler{molecules: env.Molecules}, apigw.NewMux(routes.FnMolecules, apptest.Quiet))
-	rts := []fzRoute{
-		{key: "POST /api/v1/molecules", principal: &u.Principal},
-		{key: "POST /api/v1/molecules/uploads", principal: &u.Principal},
+	mux, u := fzMoleculesSetup(f)
+	rts := []apitest.FuzzRoute{
+		{Key: "POST /api/v1/molecules", Principal: &u.Principal},
+		{Key: "POST /api/v1/molecules/uploads", Principal: &u.Principal},
 	}
-	for _, r := range rts {
-		if _, ok := routes.ByKey(r.key); !ok {
-			f.Fatalf("route %s is not in the table", r.key)
-		}
-	}
-	ligand, err := os.ReadFile("../../shared/testdata/1iep/1iep_ligand.pdbqt")
-	if err != nil {
-		f.Fatal(err)
-	}
+	apitest.RequireRoutes(f, rts...)
+	ligand := apitest.Testdata(f, "1iep/1iep_ligand.pdbqt")
 	for _, s := range fzMoleculeSeeds(ligand) {
 		f.Add(uint8(0), s[0], false, []byte(s[1]))
 	}
@@ -132,8 +128,7 @@ func FuzzMoleculesBodies(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, route uint8, ctype string, b64 bool, body []byte) {
 		r := rts[int(route)%len(rts)]
-		resp := mux.Serve(context.Background(), fzEvent(r, ctype, b64, body))
-		fzCheck(t, r.key, body, resp)
+		apitest.ServeFuzz(t, mux, apitest.FuzzEvent(r, ctype, b64, body), body)
 	})
 }
 
@@ -144,16 +139,12 @@ func FuzzMoleculesBodies(f *testing.F) {
 // raw-byte mutation rarely produces. Same assertions as
 // FuzzMoleculesBodies.
 func FuzzMoleculesFields(f *testing.F) {
-	obs.SetMetricsOutput(io.Discard)
-	env := apptest.New(f, apptest.Options{})
-	_, admin := env.NewOrg(f)
-	u := env.NewUser(f, admin, domain.RoleStandard)
-	mux := newMux(handler{molecules: env.Molecules}, apigw.NewMux(routes.FnMolecules, apptest.Quiet))
-	create := fzRoute{key: "POST /api/v1/molecules", principal: &u.Principal}
-	upload := fzRoute{key: "POST /api/v1/molecules/uploads", principal: &u.Principal}
+	mux, u := fzMoleculesSetup(f)
+	create := apitest.FuzzRoute{Key: "POST /api/v1/molecules", Principal: &u.Principal}
+	upload := apitest.FuzzRoute{Key: "POST /api/v1/molecules/uploads", Principal: &u.Principal}
 	j := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	forms := []struct {
-		r    fzRoute
+		r    apitest.FuzzRoute
 		body func(a, b, c string) (string, []byte)
 	}{
 		{create, func(a, b, c string) (string, []byte) {
@@ -178,8 +169,7 @@ func FuzzMoleculesFields(f *testing.F) {
 	f.Fuzz(func(t *testing.T, form uint8, a, b, c string) {
 		fm := forms[int(form)%len(forms)]
 		ctype, body := fm.body(a, b, c)
-		resp := mux.Serve(context.Background(), fzEvent(fm.r, ctype, false, body))
-		fzCheck(t, fm.r.key, body, resp)
+		apitest.ServeFuzz(t, mux, apitest.FuzzEvent(fm.r, ctype, false, body), body)
 	})
 }
 
@@ -208,7 +198,7 @@ func FuzzReadMultipart(f *testing.F) {
 			t.Fatalf("%q %q: %v", boundary, body, err)
 		}
 		for field, msg := range de.Fields {
-			if len(de.Fields) != 1 || field == "" || utf8.RuneCountInString(field) > fzMaxField || len(msg) > 100 {
+			if len(de.Fields) != 1 || field == "" || utf8.RuneCountInString(field) > apitest.MaxFieldLen || len(msg) > 100 {
 				t.Fatalf("%q %q: field %.100q message %.100q", boundary, body, field, msg)
 			}
 		}
@@ -231,150 +221,6 @@ func FuzzMoleculesDecode(f *testing.F) {
 		if kind%2 == 1 {
 			v = new(createUploadRequest)
 		}
-		fzDecodeErr(t, b, apigw.DecodeStrict(b, v))
+		apitest.CheckDecodeErr(t, b, apigw.DecodeStrict(b, v))
 	})
-}
-
-// fzRoute is one POST/PATCH route of the function as the fuzzer calls it.
-type fzRoute struct {
-	key       string
-	params    map[string]string
-	principal *domain.Principal // nil: no authorizer context (public route)
-}
-
-// fzEvent builds the API Gateway v2 event of route r carrying body with
-// content type ctype (none when empty), base64-encoded when b64 or when
-// body is not UTF-8 (as API Gateway does for binary bodies).
-func fzEvent(r fzRoute, ctype string, b64 bool, body []byte) *events.APIGatewayV2HTTPRequest {
-	method, path, _ := strings.Cut(r.key, " ")
-	ev := &events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: r.key, RawPath: path, PathParameters: r.params,
-		Headers: map[string]string{"x-request-id": domain.NewID()},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RequestID: domain.NewID(), HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
-		},
-	}
-	if ctype != "" {
-		ev.Headers["content-type"] = ctype
-	}
-	if b64 || !utf8.Valid(body) {
-		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
-	} else {
-		ev.Body = string(body)
-	}
-	if r.principal != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			Lambda: apigw.PrincipalContext(*r.principal)}
-	}
-	return ev
-}
-
-// fzMaxField bounds the field names of VALIDATION_FAILED, in characters:
-// a client's unknown field is named truncated to 64 bytes plus an
-// ellipsis (a rune cut by the truncation reaches the client as U+FFFD).
-const fzMaxField = 64 + len("...")
-
-// fzLeaks are what no error response may carry unless the client sent it:
-// panics, stack traces, SQL errors, driver and Go type names, fmt's
-// complaints.
-var fzLeaks = []string{"panic", "goroutine", "SQLSTATE", "pgx", "pgconn", "postgres", "runtime error",
-	"nil pointer", "json: ", "Go value", "Go struct", "main.", "app.", "domain.", "apigw.", "wire.", "*string",
-	"[]string", "int64", "float64", "map[", "struct {", "interface {", "%!", ".go:"}
-
-// fzSent is everything the client sent in readable form: the raw body and
-// every key and string value in it when it is JSON, so that an error that
-// names a field the client invented is not taken for a leak.
-func fzSent(body []byte) string {
-	var b strings.Builder
-	b.Write(body)
-	var v any
-	if json.Unmarshal(body, &v) == nil {
-		var walk func(any)
-		walk = func(x any) {
-			switch x := x.(type) {
-			case string:
-				b.WriteString("\n" + x)
-			case []any:
-				for _, y := range x {
-					walk(y)
-				}
-			case map[string]any:
-				for k, y := range x {
-					b.WriteString("\n" + k)
-					walk(y)
-				}
-			}
-		}
-		walk(v)
-	}
-	return strings.ToLower(b.String())
-}
-
-// fzCheck asserts what every answer to a body must satisfy: never 5xx;
-// the wrapper's headers; on 4xx the contract's error shape, field names of
-// bounded length, and nothing leaked.
-func fzCheck(t *testing.T, route string, body []byte, resp events.APIGatewayV2HTTPResponse) {
-	t.Helper()
-	if resp.StatusCode < 200 || resp.StatusCode >= 500 {
-		t.Fatalf("%s %q: %d %s", route, body, resp.StatusCode, resp.Body)
-	}
-	if !domain.IsID(resp.Headers["X-Request-Id"]) || resp.Headers["Cache-Control"] != "no-store" {
-		t.Fatalf("%s: headers %v", route, resp.Headers)
-	}
-	if resp.StatusCode < 400 {
-		return
-	}
-	var e struct {
-		Error struct {
-			Code    domain.Code `json:"code"`
-			Message string      `json:"message"`
-			Details *struct {
-				Fields map[string]string `json:"fields"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	dec := json.NewDecoder(strings.NewReader(resp.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || e.Error.Code == "" || e.Error.Message == "" ||
-		resp.Headers["Content-Type"] != "application/json" || apigw.StatusOf(e.Error.Code) != resp.StatusCode {
-		t.Fatalf("%s %q: %d %s is not in the contract's error shape (%v)", route, body, resp.StatusCode, resp.Body, err)
-	}
-	if e.Error.Code == domain.CodeValidation && (e.Error.Details == nil || len(e.Error.Details.Fields) == 0) {
-		t.Fatalf("%s %q: VALIDATION_FAILED names no field: %s", route, body, resp.Body)
-	}
-	if e.Error.Details != nil {
-		for f := range e.Error.Details.Fields {
-			if utf8.RuneCountInString(f) > fzMaxField {
-				t.Fatalf("%s %q: %d-byte field name %.100q", route, body, len(f), f)
-			}
-		}
-	}
-	sent := fzSent(body)
-	for _, w := range fzLeaks {
-		if strings.Contains(strings.ToLower(resp.Body), strings.ToLower(w)) && !strings.Contains(sent, strings.ToLower(w)) {
-			t.Fatalf("%s %q: error response carries %q: %s", route, body, w, resp.Body)
-		}
-	}
-}
-
-// fzDecodeErr checks a DecodeStrict result: nil only for valid JSON,
-// otherwise VALIDATION_FAILED naming one field of bounded length with a
-// bounded message.
-func fzDecodeErr(t *testing.T, b []byte, err error) {
-	t.Helper()
-	if err == nil {
-		if !json.Valid(b) {
-			t.Fatalf("accepted invalid JSON %q", b)
-		}
-		return
-	}
-	de, ok := domain.AsError(err)
-	if !ok || de.Code != domain.CodeValidation || len(de.Fields) != 1 || apigw.StatusOf(de.Code) != http.StatusBadRequest {
-		t.Fatalf("%q: %v, want VALIDATION_FAILED naming one field", b, err)
-	}
-	for field, msg := range de.Fields {
-		if utf8.RuneCountInString(field) > fzMaxField || len(msg) > 100 {
-			t.Fatalf("%q: field %.100q message %.100q", b, field, msg)
-		}
-	}
 }

@@ -6,12 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,147 +22,9 @@ import (
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/routes"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
-
-// ---- sample events and contract checks (the same in every API function's test)
-
-const eventsDir = "../../events"
-
-func decodeStrict(t testing.TB, b []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %s into %T: %v", b, v, err)
-	}
-}
-
-// apiEvent loads an API Gateway sample event into the exact type the
-// function receives, replaces the sample's fixed ids (old, new pairs),
-// puts p's authorizer context in (nil: as in the file) and gives it a
-// fresh x-request-id.
-func apiEvent(t testing.TB, rel string, p *domain.Principal, replace ...string) events.APIGatewayV2HTTPRequest {
-	t.Helper()
-	b, err := os.ReadFile(eventsDir + "/" + rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(replace) > 0 {
-		b = []byte(strings.NewReplacer(replace...).Replace(string(b)))
-	}
-	var ev events.APIGatewayV2HTTPRequest
-	decodeStrict(t, b, &ev)
-	if p != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: apigw.PrincipalContext(*p)}
-	}
-	ev.Headers["x-request-id"] = domain.NewID()
-	return ev
-}
-
-func setBody(ev *events.APIGatewayV2HTTPRequest, body string) {
-	ev.Body, ev.IsBase64Encoded = body, false
-	ev.Headers["content-length"] = strconv.Itoa(len(body))
-}
-
-func setJSON(t testing.TB, ev *events.APIGatewayV2HTTPRequest, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setBody(ev, string(b))
-}
-
-func setQuery(ev *events.APIGatewayV2HTTPRequest, q map[string]string) {
-	v := url.Values{}
-	for k, x := range q {
-		v.Set(k, x)
-	}
-	ev.QueryStringParameters, ev.RawQueryString = q, v.Encode()
-}
-
-// serve invokes the function's Lambda handler and checks what every
-// response carries: the client's X-Request-Id echoed (or a generated
-// UUID), Cache-Control: no-store, nosniff, and the contract's error shape
-// on every error.
-func serve(t testing.TB, mux *apigw.Mux, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	t.Helper()
-	resp, err := mux.Lambda(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("Lambda returned an error: %v", err)
-	}
-	rid := resp.Headers["X-Request-Id"]
-	if sent := ev.Headers["x-request-id"]; domain.IsID(sent) && !strings.EqualFold(rid, sent) {
-		t.Fatalf("X-Request-Id %q, want the client's %q", rid, sent)
-	}
-	if !domain.IsID(rid) || resp.Headers["Cache-Control"] != "no-store" || resp.Headers["X-Content-Type-Options"] != "nosniff" {
-		t.Fatalf("%s: headers %v", ev.RouteKey, resp.Headers)
-	}
-	if resp.StatusCode == http.StatusInternalServerError {
-		t.Fatalf("%s answered 500: %s", ev.RouteKey, resp.Body)
-	}
-	if resp.StatusCode >= 400 {
-		requireErrorShape(t, resp)
-	}
-	return resp
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Details *struct {
-			Fields map[string]string `json:"fields"`
-		} `json:"details,omitempty"`
-	} `json:"error"`
-}
-
-func requireErrorShape(t testing.TB, resp events.APIGatewayV2HTTPResponse) errorBody {
-	t.Helper()
-	var e errorBody
-	decodeStrict(t, []byte(resp.Body), &e)
-	if e.Error.Code == "" || e.Error.Message == "" || resp.Headers["Content-Type"] != "application/json" {
-		t.Fatalf("error %d %s is not in the contract's shape", resp.StatusCode, resp.Body)
-	}
-	if got := apigw.StatusOf(domain.Code(e.Error.Code)); got != resp.StatusCode {
-		t.Fatalf("status %d with code %s, which maps to %d", resp.StatusCode, e.Error.Code, got)
-	}
-	return e
-}
-
-// requireError checks status and code and, when fields are given, that
-// details.fields names each of them.
-func requireError(t testing.TB, resp events.APIGatewayV2HTTPResponse, status int, code domain.Code, fields ...string) errorBody {
-	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d %s: %s", resp.StatusCode, status, code, resp.Body)
-	}
-	e := requireErrorShape(t, resp)
-	if e.Error.Code != string(code) {
-		t.Fatalf("code %s, want %s: %s", e.Error.Code, code, resp.Body)
-	}
-	for _, f := range fields {
-		if e.Error.Details == nil || e.Error.Details.Fields[f] == "" {
-			t.Fatalf("details.fields does not name %q: %s", f, resp.Body)
-		}
-	}
-	return e
-}
-
-// decodeResp checks the status and decodes the body strictly: a field
-// the contract does not list fails.
-func decodeResp[T any](t testing.TB, resp events.APIGatewayV2HTTPResponse, status int) T {
-	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, resp.Body)
-	}
-	var v T
-	decodeStrict(t, []byte(resp.Body), &v)
-	return v
-}
-
-// ---- the molecules function
 
 // Fixed ids of the sample events (events/README.md).
 const (
@@ -174,15 +33,6 @@ const (
 	sampleReceptor = "0193d2a0-0000-7000-8000-000000000007"
 	sampleUpload   = "0193d2a0-0000-7000-8000-000000000008"
 )
-
-func testdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("../../shared/testdata/1iep/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 type fixture struct {
 	env      *apptest.Env
@@ -197,10 +47,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	env := apptest.New(t, apptest.Options{})
-	mux := newMux(handler{molecules: env.Molecules}, apigw.NewMux(routes.FnMolecules, apptest.Quiet))
-	if err := mux.Check(); err != nil {
-		t.Fatal(err)
-	}
+	mux := apitest.RequireMux(t, newMux(handler{molecules: env.Molecules}, apigw.NewMux(routes.FnMolecules, apptest.Quiet)))
 	org, admin := env.NewOrg(t)
 	_, otherAdmin := env.NewOrg(t)
 	return &fixture{env: env, mux: mux, org: org, admin: admin,
@@ -258,14 +105,14 @@ func TestCreateMoleculeJSON(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	var sample struct{ Name, Format, Content string }
-	ev := apiEvent(t, "apigw/molecules/create-molecule-json.json", &f.standard.Principal)
-	decodeStrict(t, []byte(ev.Body), &sample)
-	m := decodeResp[moleculeOutJSON](t, serve(t, f.mux, ev), http.StatusCreated)
+	ev := apitest.APIEvent(t, "apigw/molecules/create-molecule-json.json", &f.standard.Principal)
+	apitest.DecodeStrict(t, []byte(ev.Body), &sample)
+	m := apitest.DecodeResp[moleculeOutJSON](t, apitest.Serve(t, f.mux, ev), http.StatusCreated)
 	f.requireMolecule(t, m, "imatinib", "smi", []byte(sample.Content), f.standard.UserID)
 
-	receptor := testdata(t, "1iep_receptor.pdbqt")
-	setJSON(t, &ev, map[string]string{"name": "1iep receptor", "format": "pdbqt", "content": string(receptor)})
-	m = decodeResp[moleculeOutJSON](t, serve(t, f.mux, ev), http.StatusCreated)
+	receptor := apitest.Testdata(t, "1iep/1iep_receptor.pdbqt")
+	apitest.SetJSON(t, &ev, map[string]string{"name": "1iep receptor", "format": "pdbqt", "content": string(receptor)})
+	m = apitest.DecodeResp[moleculeOutJSON](t, apitest.Serve(t, f.mux, ev), http.StatusCreated)
 	f.requireMolecule(t, m, "1iep receptor", "pdbqt", receptor, f.standard.UserID)
 
 	for _, tc := range []struct {
@@ -284,14 +131,14 @@ func TestCreateMoleculeJSON(t *testing.T) {
 		{map[string]string{"name": "x", "format": "smi", "content": strings.Repeat("C", 6<<20)}, 413, domain.CodePayloadTooLarge, nil},
 		{map[string]string{"name": "x", "format": "smi", "content": strings.Repeat("C", 9<<20)}, 413, domain.CodePayloadTooLarge, nil},
 	} {
-		setJSON(t, &ev, tc.body)
-		requireError(t, serve(t, f.mux, ev), tc.status, tc.code, tc.fields...)
+		apitest.SetJSON(t, &ev, tc.body)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, ev), tc.status, tc.code, tc.fields...)
 	}
 	ev.Headers["content-type"] = "text/plain"
-	setBody(&ev, "CCO")
-	requireError(t, serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, "Content-Type")
+	apitest.SetBody(&ev, "CCO")
+	apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, "Content-Type")
 
-	requireError(t, serve(t, f.mux, apiEvent(t, "apigw/molecules/create-molecule-json.json", &f.viewer.Principal)), http.StatusForbidden, domain.CodeForbidden)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/molecules/create-molecule-json.json", &f.viewer.Principal)), http.StatusForbidden, domain.CodeForbidden)
 }
 
 // multipartEvent puts a multipart/form-data body into ev the way API
@@ -328,16 +175,16 @@ func TestCreateMoleculeMultipart(t *testing.T) {
 	f := newFixture(t)
 
 	// The sample as generated.
-	ev := apiEvent(t, "apigw/molecules/create-molecule-multipart.json", &f.standard.Principal)
-	m := decodeResp[moleculeOutJSON](t, serve(t, f.mux, ev), http.StatusCreated)
+	ev := apitest.APIEvent(t, "apigw/molecules/create-molecule-multipart.json", &f.standard.Principal)
+	m := apitest.DecodeResp[moleculeOutJSON](t, apitest.Serve(t, f.mux, ev), http.StatusCreated)
 	if m.Name != "imatinib" || m.Format != "smi" {
 		t.Fatalf("molecule %+v", m)
 	}
 
 	// A real SDF file, as a browser form or curl -F sends it.
-	sdf := testdata(t, "1iep_ligand.sdf")
+	sdf := apitest.Testdata(t, "1iep/1iep_ligand.sdf")
 	multipartEvent(t, &ev, [][3]string{{"name", "", "1iep ligand"}, {"format", "", "sdf"}, {"file", "1iep_ligand.sdf", string(sdf)}})
-	m = decodeResp[moleculeOutJSON](t, serve(t, f.mux, ev), http.StatusCreated)
+	m = apitest.DecodeResp[moleculeOutJSON](t, apitest.Serve(t, f.mux, ev), http.StatusCreated)
 	f.requireMolecule(t, m, "1iep ligand", "sdf", sdf, f.standard.UserID)
 
 	for _, tc := range []struct {
@@ -354,17 +201,17 @@ func TestCreateMoleculeMultipart(t *testing.T) {
 	} {
 		multipartEvent(t, &ev, tc.parts)
 		if tc.field != "" {
-			requireError(t, serve(t, f.mux, ev), tc.status, tc.code, tc.field)
+			apitest.RequireError(t, apitest.Serve(t, f.mux, ev), tc.status, tc.code, tc.field)
 		} else {
-			requireError(t, serve(t, f.mux, ev), tc.status, tc.code)
+			apitest.RequireError(t, apitest.Serve(t, f.mux, ev), tc.status, tc.code)
 		}
 	}
 	// Without a boundary, or a body that is not multipart at all.
 	multipartEvent(t, &ev, [][3]string{{"file", "a.smi", "CCO"}})
 	ev.Headers["content-type"] = "multipart/form-data"
-	requireError(t, serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, "Content-Type")
+	apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, "Content-Type")
 	ev.Headers["content-type"] = "multipart/form-data; boundary=nothere"
-	requireError(t, serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, "file")
+	apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, "file")
 }
 
 func TestListMolecules(t *testing.T) {
@@ -374,8 +221,8 @@ func TestListMolecules(t *testing.T) {
 	b := f.molecule(t, f.admin, "methanol", "smi", []byte("CO methanol\n"))
 	theirs := f.molecule(t, f.stranger, "propanol", "smi", []byte("CCCO propanol\n"))
 
-	ev := apiEvent(t, "apigw/molecules/list-molecules.json", &f.viewer.Principal)
-	l := decodeResp[list[moleculeOutJSON]](t, serve(t, f.mux, ev), http.StatusOK)
+	ev := apitest.APIEvent(t, "apigw/molecules/list-molecules.json", &f.viewer.Principal)
+	l := apitest.DecodeResp[list[moleculeOutJSON]](t, apitest.Serve(t, f.mux, ev), http.StatusOK)
 	ids := []string{}
 	for _, m := range l.Items {
 		ids = append(ids, m.MoleculeID)
@@ -384,23 +231,23 @@ func TestListMolecules(t *testing.T) {
 	if !slices.Equal(ids, []string{b.ID, a.ID}) || l.NextCursor != nil {
 		t.Fatalf("listed %v (cursor %v), want [%s %s]", ids, l.NextCursor, b.ID, a.ID)
 	}
-	setQuery(&ev, map[string]string{"limit": "1"})
-	l = decodeResp[list[moleculeOutJSON]](t, serve(t, f.mux, ev), http.StatusOK)
+	apitest.SetQuery(&ev, map[string]string{"limit": "1"})
+	l = apitest.DecodeResp[list[moleculeOutJSON]](t, apitest.Serve(t, f.mux, ev), http.StatusOK)
 	if len(l.Items) != 1 || l.Items[0].MoleculeID != b.ID || l.NextCursor == nil {
 		t.Fatalf("first page %+v", l)
 	}
-	setQuery(&ev, map[string]string{"limit": "1", "cursor": *l.NextCursor})
-	l = decodeResp[list[moleculeOutJSON]](t, serve(t, f.mux, ev), http.StatusOK)
+	apitest.SetQuery(&ev, map[string]string{"limit": "1", "cursor": *l.NextCursor})
+	l = apitest.DecodeResp[list[moleculeOutJSON]](t, apitest.Serve(t, f.mux, ev), http.StatusOK)
 	if len(l.Items) != 1 || l.Items[0].MoleculeID != a.ID || l.NextCursor != nil {
 		t.Fatalf("second page %+v", l)
 	}
 	for _, q := range []map[string]string{{"limit": "0"}, {"limit": "201"}, {"limit": "1e3"}, {"cursor": "garbage"}, {"cursor": "djE6" + theirs.ID}} {
-		setQuery(&ev, q)
+		apitest.SetQuery(&ev, q)
 		field := "limit"
 		if q["cursor"] != "" {
 			field = "cursor"
 		}
-		requireError(t, serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, field)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, ev), http.StatusBadRequest, domain.CodeValidation, field)
 	}
 }
 
@@ -412,19 +259,19 @@ func TestMoleculeByID(t *testing.T) {
 	for _, file := range []string{"get-molecule", "download-molecule", "delete-molecule"} {
 		rel := "apigw/molecules/" + file + ".json"
 		// Another org's molecule is reported exactly like a missing one.
-		requireError(t, serve(t, f.mux, apiEvent(t, rel, &f.stranger.Principal, sampleLigand, mol.ID)), http.StatusNotFound, domain.CodeMoleculeNotFound)
-		requireError(t, serve(t, f.mux, apiEvent(t, rel, &f.standard.Principal, sampleLigand, domain.NewID())), http.StatusNotFound, domain.CodeMoleculeNotFound)
-		requireError(t, serve(t, f.mux, apiEvent(t, rel, &f.standard.Principal, sampleLigand, "ethanol")), http.StatusBadRequest, domain.CodeValidation, "molecule_id")
+		apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, rel, &f.stranger.Principal, sampleLigand, mol.ID)), http.StatusNotFound, domain.CodeMoleculeNotFound)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, rel, &f.standard.Principal, sampleLigand, domain.NewID())), http.StatusNotFound, domain.CodeMoleculeNotFound)
+		apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, rel, &f.standard.Principal, sampleLigand, "ethanol")), http.StatusBadRequest, domain.CodeValidation, "molecule_id")
 	}
 
-	m := decodeResp[moleculeOutJSON](t, serve(t, f.mux, apiEvent(t, "apigw/molecules/get-molecule.json", &f.viewer.Principal, sampleLigand, mol.ID)), http.StatusOK)
+	m := apitest.DecodeResp[moleculeOutJSON](t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/molecules/get-molecule.json", &f.viewer.Principal, sampleLigand, mol.ID)), http.StatusOK)
 	f.requireMolecule(t, m, "ethanol", "smi", content, f.standard.UserID)
 
 	type download struct {
 		URL       string `json:"url"`
 		ExpiresAt string `json:"expires_at"`
 	}
-	d := decodeResp[download](t, serve(t, f.mux, apiEvent(t, "apigw/molecules/download-molecule.json", &f.viewer.Principal, sampleLigand, mol.ID)), http.StatusOK)
+	d := apitest.DecodeResp[download](t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/molecules/download-molecule.json", &f.viewer.Principal, sampleLigand, mol.ID)), http.StatusOK)
 	exp, err := time.Parse(time.RFC3339, d.ExpiresAt)
 	// Presigning reads the wall clock, not the test's.
 	if err != nil || exp.After(time.Now().Add(15*time.Minute+time.Second)) || !exp.After(time.Now()) {
@@ -442,20 +289,20 @@ func TestMoleculeByID(t *testing.T) {
 	}
 
 	del := "apigw/molecules/delete-molecule.json"
-	requireError(t, serve(t, f.mux, apiEvent(t, del, &f.viewer.Principal, sampleLigand, mol.ID)), http.StatusForbidden, domain.CodeForbidden)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, del, &f.viewer.Principal, sampleLigand, mol.ID)), http.StatusForbidden, domain.CodeForbidden)
 	other := f.env.NewUser(t, f.admin, domain.RoleStandard) // may delete only their own
-	requireError(t, serve(t, f.mux, apiEvent(t, del, &other.Principal, sampleLigand, mol.ID)), http.StatusForbidden, domain.CodeForbidden)
-	if r := serve(t, f.mux, apiEvent(t, del, &f.standard.Principal, sampleLigand, mol.ID)); r.StatusCode != http.StatusNoContent || r.Body != "" {
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, del, &other.Principal, sampleLigand, mol.ID)), http.StatusForbidden, domain.CodeForbidden)
+	if r := apitest.Serve(t, f.mux, apitest.APIEvent(t, del, &f.standard.Principal, sampleLigand, mol.ID)); r.StatusCode != http.StatusNoContent || r.Body != "" {
 		t.Fatalf("delete = %d %s", r.StatusCode, r.Body)
 	}
-	requireError(t, serve(t, f.mux, apiEvent(t, del, &f.standard.Principal, sampleLigand, mol.ID)), http.StatusNotFound, domain.CodeMoleculeNotFound)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, del, &f.standard.Principal, sampleLigand, mol.ID)), http.StatusNotFound, domain.CodeMoleculeNotFound)
 	if keys := testenv.ObjectKeys(t, f.env.AWS.Buckets.Artifacts, f.org.ID+"/molecules/"+mol.ID); len(keys) != 0 {
 		t.Fatalf("object left after delete: %v", keys)
 	}
 	// An operator may delete anyone's.
 	mol = f.molecule(t, f.standard, "ethanol", "smi", content)
 	op := f.env.NewUser(t, f.admin, domain.RoleOperator)
-	if r := serve(t, f.mux, apiEvent(t, del, &op.Principal, sampleLigand, mol.ID)); r.StatusCode != http.StatusNoContent {
+	if r := apitest.Serve(t, f.mux, apitest.APIEvent(t, del, &op.Principal, sampleLigand, mol.ID)); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("operator delete = %d %s", r.StatusCode, r.Body)
 	}
 }
@@ -488,11 +335,11 @@ func header(h map[string]string, name string) string {
 func TestUploads(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	receptor := f.molecule(t, f.standard, "1iep receptor", "pdbqt", testdata(t, "1iep_receptor.pdbqt"))
-	ligand := testdata(t, "1iep_ligand.sdf")
+	receptor := f.molecule(t, f.standard, "1iep receptor", "pdbqt", apitest.Testdata(t, "1iep/1iep_receptor.pdbqt"))
+	ligand := apitest.Testdata(t, "1iep/1iep_ligand.sdf")
 
-	ev := apiEvent(t, "apigw/molecules/create-upload.json", &f.standard.Principal, sampleReceptor, receptor.ID)
-	up := decodeResp[uploadCreatedJSON](t, serve(t, f.mux, ev), http.StatusCreated)
+	ev := apitest.APIEvent(t, "apigw/molecules/create-upload.json", &f.standard.Principal, sampleReceptor, receptor.ID)
+	up := apitest.DecodeResp[uploadCreatedJSON](t, apitest.Serve(t, f.mux, ev), http.StatusCreated)
 	if !domain.IsID(up.UploadID) || up.Method != http.MethodPut || !strings.Contains(up.URL, f.org.ID+"/uploads/"+up.UploadID) ||
 		header(up.Headers, "x-amz-server-side-encryption") != "aws:kms" ||
 		header(up.Headers, "x-amz-server-side-encryption-aws-kms-key-id") != f.env.AWS.KMSKeyARN ||
@@ -504,37 +351,20 @@ func TestUploads(t *testing.T) {
 	}
 
 	// The client sends the file with exactly the listed headers.
-	req, err := http.NewRequest(up.Method, up.URL, bytes.NewReader(ligand))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range up.Headers {
-		if !strings.EqualFold(k, "content-length") {
-			req.Header.Set(k, v)
-		}
-	}
-	req.ContentLength = int64(len(ligand))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT upload = %d", resp.StatusCode)
-	}
+	apitest.PutUpload(t, up.Method, up.URL, up.Headers, ligand)
 	if keys := testenv.ObjectKeys(t, f.env.AWS.Buckets.Uploads, f.org.ID+"/uploads/"); !slices.Equal(keys, []string{f.org.ID + "/uploads/" + up.UploadID}) {
 		t.Fatalf("uploads bucket holds %v", keys)
 	}
 
-	get := apiEvent(t, "apigw/molecules/get-upload.json", &f.viewer.Principal, sampleUpload, up.UploadID)
-	st := decodeResp[uploadJSONOut](t, serve(t, f.mux, get), http.StatusOK)
+	get := apitest.APIEvent(t, "apigw/molecules/get-upload.json", &f.viewer.Principal, sampleUpload, up.UploadID)
+	st := apitest.DecodeResp[uploadJSONOut](t, apitest.Serve(t, f.mux, get), http.StatusOK)
 	if st.UploadID != up.UploadID || st.Status != "pending" || st.MoleculeID != "" || st.JobID != "" {
 		t.Fatalf("upload status %+v", st)
 	}
-	requireError(t, serve(t, f.mux, apiEvent(t, "apigw/molecules/get-upload.json", &f.stranger.Principal, sampleUpload, up.UploadID)), http.StatusNotFound, domain.CodeUploadNotFound)
-	requireError(t, serve(t, f.mux, apiEvent(t, "apigw/molecules/get-upload.json", &f.standard.Principal, sampleUpload, "latest")), http.StatusBadRequest, domain.CodeValidation, "upload_id")
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/molecules/get-upload.json", &f.stranger.Principal, sampleUpload, up.UploadID)), http.StatusNotFound, domain.CodeUploadNotFound)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/molecules/get-upload.json", &f.standard.Principal, sampleUpload, "latest")), http.StatusBadRequest, domain.CodeValidation, "upload_id")
 
-	theirs := f.molecule(t, f.stranger, "their receptor", "pdbqt", testdata(t, "1iep_receptor.pdbqt"))
+	theirs := f.molecule(t, f.stranger, "their receptor", "pdbqt", apitest.Testdata(t, "1iep/1iep_receptor.pdbqt"))
 	box := map[string]any{"center": []float64{15.19, 53.903, 16.917}, "size": []float64{20, 20, 20}}
 	for _, tc := range []struct {
 		body   map[string]any
@@ -550,12 +380,12 @@ func TestUploads(t *testing.T) {
 		{map[string]any{"name": "x", "format": "pdb", "size_bytes": 10, "run": map[string]any{"receptor": receptor.ID, "params": box}}, 400, domain.CodeValidation, "format"},
 		{map[string]any{"name": "x", "format": "sdf", "size_bytes": 10, "run": map[string]any{"pipeline_id": "vina", "receptor": receptor.ID, "params": box}}, 400, domain.CodeValidation, "run.pipeline_id"},
 	} {
-		setJSON(t, &ev, tc.body)
+		apitest.SetJSON(t, &ev, tc.body)
 		if tc.field != "" {
-			requireError(t, serve(t, f.mux, ev), tc.status, tc.code, tc.field)
+			apitest.RequireError(t, apitest.Serve(t, f.mux, ev), tc.status, tc.code, tc.field)
 		} else {
-			requireError(t, serve(t, f.mux, ev), tc.status, tc.code)
+			apitest.RequireError(t, apitest.Serve(t, f.mux, ev), tc.status, tc.code)
 		}
 	}
-	requireError(t, serve(t, f.mux, apiEvent(t, "apigw/molecules/create-upload.json", &f.viewer.Principal, sampleReceptor, receptor.ID)), http.StatusForbidden, domain.CodeForbidden)
+	apitest.RequireError(t, apitest.Serve(t, f.mux, apitest.APIEvent(t, "apigw/molecules/create-upload.json", &f.viewer.Principal, sampleReceptor, receptor.ID)), http.StatusForbidden, domain.CodeForbidden)
 }

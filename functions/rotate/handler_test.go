@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/jwtauth"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
@@ -30,16 +29,7 @@ var steps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
 // Manager would send.
 func rotationPayload(t testing.TB, step, secret, version string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../events/rotate/" + step + ".json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SecretsManagerSecretRotationEvent
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := apitest.LoadEvent[events.SecretsManagerSecretRotationEvent](t, "rotate/"+step+".json")
 	if ev.Step != step {
 		t.Fatalf("events/rotate/%s.json has Step %q", step, ev.Step)
 	}

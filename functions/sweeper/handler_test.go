@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/mad-bio/mad/shared/app"
 	"github.com/mad-bio/mad/shared/domain"
 	"github.com/mad-bio/mad/shared/testenv"
+	"github.com/mad-bio/mad/shared/testenv/apitest"
 	"github.com/mad-bio/mad/shared/testenv/apptest"
 )
 
@@ -24,16 +23,9 @@ import (
 // function receives.
 func scheduled(t testing.TB) (events.EventBridgeEvent, []byte) {
 	t.Helper()
-	b, err := os.ReadFile("../../events/schedule/sweeper.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := apitest.ReadEvent(t, "schedule/sweeper.json")
 	var ev events.EventBridgeEvent
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatal(err)
-	}
+	apitest.DecodeStrict(t, b, &ev)
 	return ev, b
 }
 
@@ -69,10 +61,7 @@ func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	_, admin := env.NewOrg(t)
 	user := env.NewUser(t, admin, domain.RoleStandard)
-	rec, err := os.ReadFile("../../shared/testdata/1iep/1iep_receptor.pdbqt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := apitest.Testdata(t, "1iep/1iep_receptor.pdbqt")
 	mol := func(format string, content []byte) string {
 		m, err := env.Molecules.CreateMolecule(ctx, user.Principal, app.NewMoleculeInput{Name: format, Format: format, Content: content})
 		if err != nil {
