@@ -21,6 +21,16 @@
 // function), MAD_LOCAL_VISIBILITY_TIMEOUT (seconds, all queues),
 // MAD_LOCAL_SWEEP_SECONDS (sweeper period), MAD_LOCAL_FUNCTIONS (package
 // directory of the functions, ./functions), MAD_LOG_LEVEL.
+//
+// Test hooks, all off by default: MAD_LOCAL_VINA (a vina stand-in for the
+// engine, e.g. a build of ./scripts/fakevina; FAKEVINA_* then reach the
+// engine), MAD_LOCAL_FAULTS=1 (fault admin API with Postgres stop/start,
+// and each function's emulator and runtime pids in runtime.json, kept
+// current), MAD_LOCAL_S3_FAULTS=engine[,fn...] (those functions reach the
+// AWS endpoint through a fault-injecting proxy; implies MAD_LOCAL_FAULTS).
+// See internal/faults. MAD_LOCAL_BUILD_DIR: build the functions there
+// instead of build/local. MAD_LOCAL_EPHEMERAL=1: a throwaway stack (fsync
+// off, no S3 snapshot at exit), as tests use.
 package main
 
 import (

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/mad-bio/mad/scripts/devstack/internal/awsx"
 	"github.com/mad-bio/mad/scripts/devstack/internal/build"
+	"github.com/mad-bio/mad/scripts/devstack/internal/faults"
 	"github.com/mad-bio/mad/scripts/devstack/internal/fnenv"
 	"github.com/mad-bio/mad/scripts/devstack/internal/gateway"
 	"github.com/mad-bio/mad/scripts/devstack/internal/moto"
@@ -55,6 +57,19 @@ type Options struct {
 	LogLevel     string
 	Out          io.Writer // one human line per component
 	Log          *slog.Logger
+	// VinaPath replaces the engine's vina (MAD_LOCAL_VINA), e.g. with
+	// scripts/fakevina.
+	VinaPath string
+	// Faults turns on fault injection and observability (MAD_LOCAL_FAULTS):
+	// the admin API of internal/faults and the instance list in
+	// runtime.json. Off by default.
+	Faults bool
+	// BuildDir replaces build/local for the function binaries
+	// (MAD_LOCAL_BUILD_DIR).
+	BuildDir string
+	// S3FaultFunctions reach the AWS endpoint through the fault proxy
+	// (MAD_LOCAL_S3_FAULTS=engine,...); implies Faults.
+	S3FaultFunctions []string
 }
 
 func envInt(name string, def int) (int, error) {
@@ -67,6 +82,14 @@ func envInt(name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q is not a non-negative integer", name, v)
 	}
 	return n, nil
+}
+
+func envBool(name string) bool {
+	switch strings.ToLower(envStr(name, "")) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
 }
 
 func envStr(name, def string) string {
@@ -112,6 +135,32 @@ func optionsFromEnv() (Options, error) {
 		return o, err
 	}
 	o.SweepPeriod = time.Duration(sweep) * time.Second
+	if v := envStr("MAD_LOCAL_VINA", ""); v != "" {
+		if o.VinaPath, err = filepath.Abs(v); err != nil {
+			return o, err
+		}
+		if st, err := os.Stat(o.VinaPath); err != nil || st.IsDir() {
+			return o, fmt.Errorf("MAD_LOCAL_VINA=%s is not an executable file (build one with go build -o /tmp/fakevina ./scripts/fakevina)", v)
+		}
+	}
+	if v := envStr("MAD_LOCAL_BUILD_DIR", ""); v != "" {
+		if o.BuildDir, err = filepath.Abs(v); err != nil {
+			return o, err
+		}
+	}
+	// Throwaway stacks of tests (stacktest): fsync off, no snapshot at exit.
+	o.Ephemeral = envBool("MAD_LOCAL_EPHEMERAL")
+	o.Faults = envBool("MAD_LOCAL_FAULTS")
+	for _, fn := range strings.Split(envStr("MAD_LOCAL_S3_FAULTS", ""), ",") {
+		if fn = strings.TrimSpace(fn); fn == "" {
+			continue
+		}
+		if _, ok := stack.FunctionByName(fn); !ok {
+			return o, fmt.Errorf("MAD_LOCAL_S3_FAULTS: unknown function %q", fn)
+		}
+		o.S3FaultFunctions = append(o.S3FaultFunctions, fn)
+		o.Faults = true
+	}
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
@@ -138,6 +187,13 @@ type Stack struct {
 	// URL is the gateway's base URL.
 	URL     string
 	runtime state.Runtime
+	rtMu    sync.Mutex // runtime and its file
+
+	pgMu   sync.Mutex  // pg, replaced when fault injection restarts it
+	pgDown atomic.Bool // pg was stopped on purpose (fault injection)
+	// fault injection (Options.Faults)
+	faultSrvs []*http.Server
+	proxy     *faults.Proxy
 }
 
 func (s *Stack) ready(component, format string, args ...any) {
@@ -230,16 +286,34 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	in := fnenv.Inputs{Names: names, Endpoint: endpoint, Res: s.res, LogLevel: o.LogLevel, ScratchDir: fnenv.ScratchDir(s.st.Path)}
+	in := fnenv.Inputs{Names: names, Endpoint: endpoint, Res: s.res, LogLevel: o.LogLevel, ScratchDir: fnenv.ScratchDir(s.st.Path),
+		VinaPath: o.VinaPath}
+	if o.VinaPath != "" {
+		s.ready("engine", "vina replaced by %s (MAD_LOCAL_VINA)", o.VinaPath)
+	}
+	if len(o.S3FaultFunctions) > 0 {
+		proxyURL, err := s.startFaultProxy(endpoint)
+		if err != nil {
+			return nil, err
+		}
+		in.EndpointFor = map[string]string{}
+		for _, fn := range o.S3FaultFunctions {
+			in.EndpointFor[fn] = proxyURL
+		}
+		s.runtime.Faults = &state.Faults{S3ProxyURL: proxyURL, S3ProxyFunctions: o.S3FaultFunctions}
+		s.ready("fault proxy", "%s in front of %s for %s", proxyURL, endpoint, strings.Join(o.S3FaultFunctions, ", "))
+	}
 	if err := os.MkdirAll(in.ScratchDir, 0o755); err != nil {
 		return nil, err
 	}
-	s.runtime = state.Runtime{PID: os.Getpid(), Stage: names.Stage, Region: names.Region, Account: account,
+	faultInfo := s.runtime.Faults
+	s.runtime = state.Runtime{Faults: faultInfo, PID: os.Getpid(), Stage: names.Stage, Region: names.Region, Account: account,
 		GatewayURL: fmt.Sprintf("http://127.0.0.1:%d", o.Port), AWSEndpoint: endpoint, KeyARN: s.res.KeyARN, FunctionEnv: map[string][]string{},
 		DatabaseURL: pg.Conn{Host: db.Host, Port: db.Port, User: db.AppUser, Password: db.AppPassword, DBName: db.Name}.URL(),
 		AdminURL:    ownerURL}
 	if s.pg != nil {
 		s.runtime.SuperURL = s.pg.SocketURL(db.Name)
+		s.runtime.PGDataDir = s.st.PG()
 	}
 	for _, f := range stack.Functions {
 		s.runtime.FunctionEnv[f.Name] = fnenv.Env(f, in)
@@ -275,7 +349,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.bgStop = cancel
 	s.startPollers(bgCtx, built)
 	s.startSchedules(bgCtx, built, account)
-	if err := state.WriteJSON(s.st.Runtime(), s.runtime, 0o600); err != nil {
+	if o.Faults {
+		if err := s.startFaultAdmin(bgCtx); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.writeRuntime(nil); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -312,7 +391,7 @@ func (s *Stack) startPostgres(ctx context.Context, creds state.Credentials) (pro
 		return db, "", fmt.Errorf("postgres: %w", err)
 	}
 	s.pg = cl
-	go s.watch("postgres", cl.Exited())
+	go s.watchPostgres(cl)
 	if err := pg.EnsureOwner(ctx, cl.SocketURL("postgres"), creds.OwnerPassword, stack.DatabaseName); err != nil {
 		return db, "", err
 	}
@@ -357,7 +436,14 @@ func (s *Stack) watch(name string, exited <-chan struct{}) {
 }
 
 // buildDir is where `make build-local` puts the host's bootstraps.
-func (s *Stack) buildDir() string { return filepath.Join(s.o.Root, "build", "local") }
+// MAD_LOCAL_BUILD_DIR moves it (tests that must not share binaries with
+// a stack or a build running from the same tree).
+func (s *Stack) buildDir() string {
+	if s.o.BuildDir != "" {
+		return s.o.BuildDir
+	}
+	return filepath.Join(s.o.Root, "build", "local")
+}
 
 // buildAll builds every present function and installs the emulator.
 func (s *Stack) buildAll(ctx context.Context) ([]stack.Function, string, error) {
@@ -610,8 +696,13 @@ func (s *Stack) Stop() {
 		if s.reg != nil {
 			s.reg.Close()
 		}
+		for _, srv := range s.faultSrvs {
+			_ = srv.Close()
+		}
 		s.moto.Stop()
+		s.pgMu.Lock()
 		s.pg.Stop()
+		s.pgMu.Unlock()
 		if rt, err := s.st.ReadRuntime(); err == nil && rt.PID == os.Getpid() {
 			_ = os.Remove(s.st.Runtime())
 		}

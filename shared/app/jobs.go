@@ -170,6 +170,9 @@ func (j *Jobs) resolve(ctx context.Context, tx Tx, p domain.Principal, in Create
 	if in.PipelineVersion != "" && in.PipelineVersion != pl.Version {
 		fe.Add("pipeline_version", fmt.Sprintf("pipeline %s is version %s", pl.Name, pl.Version))
 	}
+	// A molecule that cannot be read is the database's failure, not the
+	// client's: it is returned as is (503 NOT_READY or 500), never a 400.
+	var readErr error
 	load := func(field, ref string) domain.Molecule {
 		if ref == "" {
 			fe.Add(field, "required: a molecule id or mad:// URI")
@@ -184,14 +187,17 @@ func (j *Jobs) resolve(ctx context.Context, tx Tx, p domain.Principal, in Create
 		if err != nil {
 			if domain.ErrorCode(err) == domain.CodeMoleculeNotFound {
 				fe.Add(field, "molecule not found in your organization")
-			} else {
-				fe.Add(field, "could not be read")
+			} else if readErr == nil {
+				readErr = fmt.Errorf("read %s: %w", field, err)
 			}
 		}
 		return m
 	}
 	r.receptor = load("inputs.receptor", in.Receptor)
 	r.ligand = load("inputs.ligand", in.Ligand)
+	if readErr != nil {
+		return r, readErr
+	}
 	if r.receptor.ID != "" && r.receptor.Format != domain.FormatPDB && r.receptor.Format != domain.FormatPDBQT {
 		fe.Add("inputs.receptor", fmt.Sprintf("a receptor must be pdb or pdbqt, this molecule is %s", r.receptor.Format))
 	}

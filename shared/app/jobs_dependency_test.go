@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/mad-bio/mad/shared/app"
@@ -45,13 +44,7 @@ func (m brokenMolecules) FindMoleculeByID(ctx context.Context, id string) (domai
 // that error (503 NOT_READY, retry later), not a 400 VALIDATION_FAILED
 // field error "could not be read" that tells the client its request is
 // wrong. Found by scripts/reliability (TestReliabilityPostgresOutage).
-//
-// Known bug, failing until shared/app/jobs.go resolve is fixed: run it
-// with MAD_TEST_KNOWN_BUGS=1 (remove this gate with the fix).
 func TestCreateJobDependencyFailureIsNotValidation(t *testing.T) {
-	if os.Getenv("MAD_TEST_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (resolve turns a database error into 400 'could not be read'); MAD_TEST_KNOWN_BUGS=1 runs it")
-	}
 	t.Parallel()
 	env := apptest.New(t, apptest.Options{})
 	_, admin := env.NewOrg(t)

@@ -31,6 +31,13 @@ type Inputs struct {
 	// Getenv reads the developer's environment for MAD_* pass-through
 	// (default os.Getenv via os.Environ).
 	Environ []string
+	// VinaPath, when set (MAD_LOCAL_VINA), replaces the engine's
+	// MAD_VINA_PATH, e.g. with scripts/fakevina; the FAKEVINA_* variables
+	// of the developer's environment then reach the engine too.
+	VinaPath string
+	// EndpointFor overrides AWS_ENDPOINT_URL per function (the S3 fault
+	// proxy of MAD_LOCAL_S3_FAULTS).
+	EndpointFor map[string]string
 }
 
 // devstackOwn are MAD_* variables of devstack and the tests, never passed on.
@@ -51,6 +58,9 @@ func AWS(in Inputs) map[string]string {
 func Config(f stack.Function, in Inputs) map[string]string {
 	n, r := in.Names, in.Res
 	m := AWS(in)
+	if ep := in.EndpointFor[f.Name]; ep != "" {
+		m["AWS_ENDPOINT_URL"] = ep
+	}
 	m["MAD_STAGE"] = n.Stage
 	m["MAD_LOG_LEVEL"] = in.LogLevel
 	if m["MAD_LOG_LEVEL"] == "" {
@@ -77,6 +87,9 @@ func Config(f stack.Function, in Inputs) map[string]string {
 	}
 	if f.Needs.Engine {
 		m["MAD_VINA_PATH"] = lookPath("vina")
+		if in.VinaPath != "" {
+			m["MAD_VINA_PATH"] = in.VinaPath
+		}
 		m["MAD_OBABEL_PATH"] = lookPath("obabel")
 		m["MAD_SCRATCH_DIR"] = in.ScratchDir
 		m["MAD_JOBS_MAX_RECEIVE_COUNT"] = strconv.Itoa(stack.JobsMaxReceiveCount)
@@ -132,6 +145,8 @@ func Env(f stack.Function, in Inputs) []string {
 			m[k] = v
 		case strings.HasPrefix(k, "MAD_") && !hasAnyPrefix(k, devstackOwn):
 			m[k] = v // tuning knobs of shared/config (TTLs, pool sizes...)
+		case strings.HasPrefix(k, "FAKEVINA_") && f.Needs.Engine && in.VinaPath != "":
+			m[k] = v // scripts/fakevina's knobs
 		}
 	}
 	if m["PATH"] == "" {

@@ -80,3 +80,38 @@ func TestExports(t *testing.T) {
 		t.Errorf("Exports:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestVinaOverride: MAD_LOCAL_VINA replaces only the engine's vina, and
+// FAKEVINA_* reach the engine only then.
+func TestVinaOverride(t *testing.T) {
+	in := inputs()
+	in.Environ = append(in.Environ, "FAKEVINA_SLEEP=5ms")
+	engine, _ := stack.FunctionByName("engine")
+	jobs, _ := stack.FunctionByName("jobs")
+	if get := getenv(fnenv.Env(engine, in)); get("FAKEVINA_SLEEP") != "" || strings.Contains(get("MAD_VINA_PATH"), "fakevina") {
+		t.Errorf("without VinaPath: MAD_VINA_PATH=%q FAKEVINA_SLEEP=%q", get("MAD_VINA_PATH"), get("FAKEVINA_SLEEP"))
+	}
+	in.VinaPath = "/tmp/fakevina"
+	get := getenv(fnenv.Env(engine, in))
+	if get("MAD_VINA_PATH") != "/tmp/fakevina" || get("FAKEVINA_SLEEP") != "5ms" || get("MAD_OBABEL_PATH") == "" {
+		t.Errorf("engine: MAD_VINA_PATH=%q FAKEVINA_SLEEP=%q MAD_OBABEL_PATH=%q", get("MAD_VINA_PATH"), get("FAKEVINA_SLEEP"), get("MAD_OBABEL_PATH"))
+	}
+	if get := getenv(fnenv.Env(jobs, in)); get("FAKEVINA_SLEEP") != "" || get("MAD_VINA_PATH") != "" {
+		t.Errorf("jobs got engine settings: %q %q", get("FAKEVINA_SLEEP"), get("MAD_VINA_PATH"))
+	}
+}
+
+// TestEndpointOverride: a function routed through the fault proxy gets the
+// proxy's endpoint, the others moto's.
+func TestEndpointOverride(t *testing.T) {
+	in := inputs()
+	in.EndpointFor = map[string]string{"engine": "http://127.0.0.1:1"}
+	engine, _ := stack.FunctionByName("engine")
+	jobs, _ := stack.FunctionByName("jobs")
+	if got := getenv(fnenv.Env(engine, in))("AWS_ENDPOINT_URL"); got != "http://127.0.0.1:1" {
+		t.Errorf("engine endpoint %q", got)
+	}
+	if got := getenv(fnenv.Env(jobs, in))("AWS_ENDPOINT_URL"); got != in.Endpoint {
+		t.Errorf("jobs endpoint %q", got)
+	}
+}

@@ -232,6 +232,43 @@ func (c *Cluster) Stop() {
 	}
 }
 
+// StopFast stops the server the way `pg_ctl stop -m fast` does (it runs
+// pg_ctl, as the cluster's OS user): open transactions are rolled back and
+// clients disconnected. It waits for the process to exit. Fault injection
+// uses it; Start with the same Options brings the cluster back.
+func (c *Cluster) StopFast(ctx context.Context) error {
+	if c == nil || c.cmd.Process == nil {
+		return errors.New("no cluster")
+	}
+	select {
+	case <-c.exited:
+		return nil
+	default:
+	}
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	cred, err := osUser()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_ctl"), "-D", c.opts.Dir, "-m", "fast", "-w", "-t", "30", "stop")
+	asUser(cmd, cred)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Options returns the options the cluster was started with.
+func (c *Cluster) Options() Options { return c.opts }
+
 // Exited is closed when the server process ends.
 func (c *Cluster) Exited() <-chan struct{} { return c.exited }
 

@@ -59,6 +59,39 @@ func Children(pid int) []int {
 	return out
 }
 
+// ChildMap returns every process's children by parent pid, from one scan
+// of /proc (cheaper than Children for many parents).
+func ChildMap() map[int][]int {
+	out := map[int][]int{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		cpid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			out[ppid] = append(out[ppid], cpid)
+		}
+	}
+	return out
+}
+
 // KillTree sends sig to the process group of pid and to the groups of its
 // direct children (the Lambda emulator starts the runtime in a group of
 // its own).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"syscall"
@@ -121,6 +122,45 @@ func (p *Pool) PIDs() []int {
 	return out
 }
 
+// Instance describes one instance slot and its current processes.
+type Instance struct {
+	Index   int    `json:"index"`
+	Address string `json:"address"` // the emulator's invoke address
+	RIEPID  int    `json:"rie_pid"`
+	// BootstrapPID is the function's runtime process, a child of the
+	// emulator; 0 until the first invoke starts it (the emulator starts
+	// the runtime lazily, and again after it died).
+	BootstrapPID int  `json:"bootstrap_pid,omitempty"`
+	Restarts     int  `json:"restarts"`
+	Busy         bool `json:"busy"`
+}
+
+// Instances describes the live instances; children maps a pid to its
+// children (proc.ChildMap), nil to read /proc now.
+func (p *Pool) Instances(children map[int][]int) []Instance {
+	if children == nil {
+		children = proc.ChildMap()
+	}
+	var out []Instance
+	for _, in := range p.insts {
+		in.mu.Lock()
+		i := Instance{Index: in.n, Restarts: in.restarts, Busy: in.busy}
+		if in.cur != nil && in.cur.cmd.Process != nil {
+			select {
+			case <-in.cur.exited:
+			default:
+				i.Address, i.RIEPID = in.cur.addr, in.cur.cmd.Process.Pid
+			}
+		}
+		in.mu.Unlock()
+		if kids := children[i.RIEPID]; i.RIEPID > 0 && len(kids) > 0 {
+			i.BootstrapPID = kids[0]
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
 // Restarts returns how many times instances were restarted after an exit.
 func (p *Pool) Restarts() int {
 	n := 0
@@ -158,7 +198,8 @@ func (p *Pool) InvokeID(ctx context.Context, requestID string, payload []byte) (
 	case <-p.closed:
 		return nil, &InvokeError{Function: fn, Kind: KindUnavailable, Message: "stopped"}
 	}
-	defer func() { p.free <- in }()
+	in.setBusy(true)
+	defer func() { in.setBusy(false); p.free <- in }()
 	pr, err := in.current(wctx)
 	if err != nil {
 		return nil, &InvokeError{Function: fn, Kind: KindUnavailable, Message: "instance not running: " + err.Error()}
@@ -201,6 +242,13 @@ type instance struct {
 	cur      *process
 	changed  chan struct{} // closed when cur changes
 	restarts int
+	busy     bool
+}
+
+func (in *instance) setBusy(b bool) {
+	in.mu.Lock()
+	in.busy = b
+	in.mu.Unlock()
 }
 
 type process struct {
@@ -354,6 +402,18 @@ func (r *Registry) Pool(fn string) (*Pool, bool) {
 	defer r.mu.RUnlock()
 	p, ok := r.pools[fn]
 	return p, ok
+}
+
+// Pools returns the registered pools ordered by function name.
+func (r *Registry) Pools() []*Pool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Pool, 0, len(r.pools))
+	for _, p := range r.pools {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Function() < out[j].Function() })
+	return out
 }
 
 // Invoke implements Invoker.

@@ -169,3 +169,58 @@ func TestPoolQueuesWhenBusy(t *testing.T) {
 		t.Errorf("3 invokes of 300ms on one instance took %s: not serialized", d)
 	}
 }
+
+// TestPoolInstancesListsProcesses: Instances names each slot's emulator
+// and runtime pids, kept current across a runtime killed mid-invoke and an
+// emulator killed and replaced.
+func TestPoolInstancesListsProcesses(t *testing.T) {
+	p := startEcho(t, 1, 10*time.Second)
+	ctx := context.Background()
+	in := p.Instances(nil)
+	if len(in) != 1 || in[0].RIEPID == 0 || in[0].Address == "" || in[0].Busy {
+		t.Fatalf("before any invoke: %+v", in)
+	}
+	out, err := p.Invoke(ctx, []byte(`{"warm":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r echoReply
+	_ = json.Unmarshal(out, &r)
+	if in = p.Instances(nil); in[0].BootstrapPID != r.PID {
+		t.Fatalf("bootstrap pid %d, the runtime says %d", in[0].BootstrapPID, r.PID)
+	}
+
+	// Kill the runtime (bootstrap) while it serves: a crash, then a new runtime.
+	done := make(chan error, 1)
+	go func() { _, err := p.Invoke(ctx, []byte(`{"sleep_ms":5000}`)); done <- err }()
+	deadline := time.Now().Add(3 * time.Second)
+	for !p.Instances(nil)[0].Busy && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	boot := p.Instances(nil)[0].BootstrapPID
+	if boot == 0 {
+		t.Fatal("no bootstrap pid while busy")
+	}
+	_ = syscall.Kill(boot, syscall.SIGKILL)
+	if err := <-done; !rie.IsKind(err, rie.KindCrash) {
+		t.Fatalf("runtime killed mid-invoke: %v, want a crash", err)
+	}
+	if _, err := p.Invoke(ctx, []byte(`{"after":1}`)); err != nil {
+		t.Fatalf("after the runtime died: %v", err)
+	}
+	if nb := p.Instances(nil)[0].BootstrapPID; nb == 0 || nb == boot {
+		t.Errorf("bootstrap pid after re-init %d (before %d)", nb, boot)
+	}
+
+	// Kill the emulator: the supervisor replaces it and Instances follows.
+	old := p.Instances(nil)[0].RIEPID
+	_ = syscall.Kill(old, syscall.SIGKILL)
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if i := p.Instances(nil)[0]; i.RIEPID != 0 && i.RIEPID != old && i.Restarts == 1 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("emulator not replaced: %+v", p.Instances(nil))
+}

@@ -9,7 +9,8 @@
 //   - handler returned an error: 200 with {"errorMessage","errorType"}
 //     (no X-Amz-Function-Error header, unlike Lambda);
 //   - handler panicked: 502 with {"errorMessage","errorType","stackTrace"};
-//   - runtime process exited: 502 with errorType "Runtime.ExitError";
+//   - runtime process exited: 502 with errorType "Runtime.ExitError"
+//     (200 with that errorType when the runtime exits during init);
 //   - timeout: 200 with the text "Task timed out after N.00 seconds";
 //     the emulator kills the runtime and re-inits it on the next invoke;
 //   - a second concurrent invoke: 400 (the emulator serves one at a time).
@@ -116,7 +117,13 @@ func classify(fn string, status int, body []byte) ([]byte, error) {
 			return nil, &InvokeError{Function: fn, Kind: KindTimeout, Message: string(body), Payload: body}
 		}
 		if p, ok := looksLikeError(body); ok {
-			return nil, &InvokeError{Function: fn, Kind: KindFunction, Type: p.ErrorType, Message: p.ErrorMessage, Payload: body}
+			kind := KindFunction
+			if strings.HasPrefix(p.ErrorType, "Runtime.") {
+				// e.g. Runtime.ExitError: the runtime died (a failed cold
+				// start), which is not the handler's error.
+				kind = KindCrash
+			}
+			return nil, &InvokeError{Function: fn, Kind: kind, Type: p.ErrorType, Message: p.ErrorMessage, Payload: body}
 		}
 		return body, nil
 	case status == http.StatusBadGateway:

@@ -83,6 +83,35 @@ type Runtime struct {
 	// cluster, empty with DATABASE_URL; backups need it to read past the
 	// forced row-level security.
 	SuperURL string `json:"super_url,omitempty"`
+	// PGDataDir is the data directory of devstack's own cluster.
+	PGDataDir string `json:"pg_data_dir,omitempty"`
+	// Instances lists, per function, each emulator instance's processes
+	// (MAD_LOCAL_FAULTS or MAD_LOCAL_S3_FAULTS only; refreshed while the
+	// stack runs, as instances are restarted and runtimes re-initialised).
+	Instances map[string][]Instance `json:"instances,omitempty"`
+	// Faults is the fault injection of MAD_LOCAL_FAULTS / MAD_LOCAL_S3_FAULTS.
+	Faults *Faults `json:"faults,omitempty"`
+}
+
+// Instance is one emulator instance of a function.
+type Instance struct {
+	Index        int    `json:"index"`
+	Address      string `json:"address"`
+	RIEPID       int    `json:"rie_pid"`
+	BootstrapPID int    `json:"bootstrap_pid,omitempty"`
+	Restarts     int    `json:"restarts"`
+	Busy         bool   `json:"busy"`
+}
+
+// Faults describes the fault injection endpoints (scripts/devstack/internal/faults).
+type Faults struct {
+	// AdminURL serves POST/GET/DELETE /faults, GET /requests and
+	// POST /postgres/stop|start.
+	AdminURL string `json:"admin_url"`
+	// S3ProxyURL is the fault proxy in front of the AWS endpoint, used as
+	// AWS_ENDPOINT_URL by S3ProxyFunctions.
+	S3ProxyURL       string   `json:"s3_proxy_url,omitempty"`
+	S3ProxyFunctions []string `json:"s3_proxy_functions,omitempty"`
 }
 
 // ReadRuntime reads the runtime file of a running stack.
