@@ -81,7 +81,7 @@ bench: build-local ## measure latency, throughput, cold starts and overheads aga
 	bash scripts/testenv.sh $(GO) run ./scripts/bench
 
 test-reliability: build-local ## load, fault-injection and fuzz suite
-	bash scripts/testenv.sh $(GO) test -count=1 -timeout 40m -run Reliability ./scripts/reliability
+	bash scripts/testenv.sh $(GO) test -count=1 -timeout 30m -run Reliability ./scripts/reliability
 
 backup: ## back up the local stack (Postgres dump and S3 objects) into backups/
 	$(GO) run ./scripts/devstack backup

@@ -337,7 +337,7 @@ func (r *report) tables() []table {
 			"in-process = the jobs function's mux Serve with the event API Gateway sends (authorizer context included), wired exactly like main.go from the stack's configuration, no authorizer (its share is table 1); pool MAD_DB_MAX_CONNS=" + fmt.Sprint(r.Settings["inprocess_db_max_conns"]) + ".",
 			"SQL = the statements one in-process request executes (recorded by a pgx tracer: BEGIN, set_config, SELECT/INSERT..., COMMIT), replayed through pgx with the same arguments.",
 			"Load generator, gateway, functions, emulators and Postgres share the same cores: at c=16 the figures are CPU-bound, not network-bound.",
-			"Every create, cache hits included, locks the org's row (orgs ... FOR NO KEY UPDATE, for the quota check) before looking at the cache: creates of one org serialize in every layer, which caps create-cache-hit's req/s whatever c.",
+			"A cache hit reads the org without locking it; only a cache miss takes the org's row lock (orgs ... FOR NO KEY UPDATE) for the max_active_jobs check, so hits of one org run in parallel.",
 		}
 		ts = append(ts, t)
 	}
