@@ -80,8 +80,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 bench: build-local ## measure latency, throughput, cold starts and overheads against their floors (writes bench-out/)
 	bash scripts/testenv.sh $(GO) run ./scripts/bench
 
-test-reliability: build-local ## load, fault-injection and fuzz suite
+RELIABILITY_FUZZTIME ?= 5s
+test-reliability: build-local ## load, fault-injection and fuzz suite (fuzzing RELIABILITY_FUZZTIME per target; longer: make fuzz)
 	bash scripts/testenv.sh $(GO) test -count=1 -timeout 30m -run Reliability ./scripts/reliability
+	bash scripts/fuzz.sh $(RELIABILITY_FUZZTIME)
 
 backup: ## back up the local stack (Postgres dump and S3 objects) into backups/
 	$(GO) run ./scripts/devstack backup
