@@ -387,16 +387,8 @@ func (m *Molecules) Ingest(ctx context.Context, key string, size int64) (domain.
 // register validates the uploaded bytes and turns them into a molecule.
 func (m *Molecules) register(ctx context.Context, sys domain.Principal, up domain.Upload, key string, size int64) (domain.Upload, error) {
 	reject := func(reason string) (domain.Upload, error) {
-		up.Status, up.Error = domain.UploadRejected, reason
-		err := m.Store.Tx(ctx, domain.OrgScope(up.OrgID), func(tx Tx) error {
-			cur, err := tx.Uploads().FindUploadByIDForUpdate(ctx, up.ID)
-			if err != nil {
-				return err
-			}
-			if cur.Status != domain.UploadPending {
-				up = cur
-				return nil
-			}
+		err := m.finishPending(ctx, &up, func(tx Tx) error {
+			up.Status, up.Error = domain.UploadRejected, reason
 			if err := tx.Uploads().UpdateUpload(ctx, up); err != nil {
 				return err
 			}
@@ -440,15 +432,7 @@ func (m *Molecules) register(ctx context.Context, sys domain.Principal, up domai
 	if err := m.Objects.PutObject(ctx, mol.Key(), content, contentType(mol.Format)); err != nil {
 		return up, err
 	}
-	err = m.Store.Tx(ctx, domain.OrgScope(up.OrgID), func(tx Tx) error {
-		cur, err := tx.Uploads().FindUploadByIDForUpdate(ctx, up.ID)
-		if err != nil {
-			return err
-		}
-		if cur.Status != domain.UploadPending {
-			up = cur
-			return nil
-		}
+	err = m.finishPending(ctx, &up, func(tx Tx) error {
 		if err := tx.Molecules().CreateMolecule(ctx, mol); err != nil {
 			return err
 		}
@@ -468,6 +452,23 @@ func (m *Molecules) register(ctx context.Context, sys domain.Principal, up domai
 		m.log().WarnContext(ctx, "delete ingested upload object", "err", err)
 	}
 	return up, nil
+}
+
+// finishPending runs finish in a transaction that holds the upload's row
+// lock, only while the upload is still pending: a concurrent or redelivered
+// event that got there first wins, and *up is replaced by what it wrote.
+func (m *Molecules) finishPending(ctx context.Context, up *domain.Upload, finish func(Tx) error) error {
+	return m.Store.Tx(ctx, domain.OrgScope(up.OrgID), func(tx Tx) error {
+		cur, err := tx.Uploads().FindUploadByIDForUpdate(ctx, up.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != domain.UploadPending {
+			*up = cur
+			return nil
+		}
+		return finish(tx)
+	})
 }
 
 // deriveID maps an upload id to its molecule id deterministically, so a

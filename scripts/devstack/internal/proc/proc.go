@@ -28,35 +28,7 @@ func Prepare(cmd *exec.Cmd) {
 
 // Children returns the pids whose parent is pid (read from /proc).
 func Children(pid int) []int {
-	var out []int
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	for _, e := range entries {
-		cpid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parens.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			out = append(out, cpid)
-		}
-	}
-	return out
+	return ChildMap()[pid]
 }
 
 // ChildMap returns every process's children by parent pid, from one scan
@@ -72,24 +44,31 @@ func ChildMap() map[int][]int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err == nil {
+		if ppid, ok := parentOf(e.Name()); ok {
 			out[ppid] = append(out[ppid], cpid)
 		}
 	}
 	return out
+}
+
+// parentOf reads the parent pid from /proc/<pid>/stat: "pid (comm) state
+// ppid ...", where comm may hold spaces and parentheses.
+func parentOf(pid string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
 
 // KillTree sends sig to the process group of pid and to the groups of its
