@@ -285,54 +285,16 @@ func (v *validator) v3000(countsLine int) *ValidationError {
 	}
 	// seen marks declared atom indices, bounded by na <= MaxAtoms.
 	seen := make([]bool, na+1)
-	atomStart := n + 1
-	for i := 0; ; i++ {
-		var ended bool
-		if text, n, ended, err = v.v30Line(n); err != nil {
-			return err
-		}
-		if ended {
-			return errf(v.r.clamp(atomStart), "atom block expects %d atoms, found %d lines", na, i)
-		}
-		if text == "END ATOM" {
-			if i < na {
-				return errf(v.r.clamp(atomStart), "atom block expects %d atoms, found %d lines", na, i)
-			}
-			break
-		}
-		if i == na {
-			return errf(n, "atom block has more atoms than the %d on the COUNTS line (line %d), or no M  V30 END ATOM", na, countsAt)
-		}
-		if msg := v3000Atom(text, na, seen); msg != "" {
-			return errf(n, "atom %d of %d: %s", i+1, na, msg)
-		}
+	if n, err = v.v30Block(n, "atom", na, countsAt, func(text string) string { return v3000Atom(text, na, seen) }); err != nil {
+		return err
 	}
 
 	if text, n, err = v.v30(n); err != nil {
 		return err
 	}
 	if text == "BEGIN BOND" {
-		bondStart := n + 1
-		for i := 0; ; i++ {
-			var ended bool
-			if text, n, ended, err = v.v30Line(n); err != nil {
-				return err
-			}
-			if ended {
-				return errf(v.r.clamp(bondStart), "bond block expects %d bonds, found %d lines", nb, i)
-			}
-			if text == "END BOND" {
-				if i < nb {
-					return errf(v.r.clamp(bondStart), "bond block expects %d bonds, found %d lines", nb, i)
-				}
-				break
-			}
-			if i == nb {
-				return errf(n, "bond block has more bonds than the %d on the COUNTS line (line %d), or no M  V30 END BOND", nb, countsAt)
-			}
-			if msg := v3000Bond(text, na, seen); msg != "" {
-				return errf(n, "bond %d of %d: %s", i+1, nb, msg)
-			}
+		if n, err = v.v30Block(n, "bond", nb, countsAt, func(text string) string { return v3000Bond(text, na, seen) }); err != nil {
+			return err
 		}
 		if text, n, err = v.v30(n); err != nil {
 			return err
@@ -524,6 +486,33 @@ func (v *validator) sdfData() *ValidationError {
 			inItem = true
 		default:
 			return errf(v.r.num, "expected a data header (> <name>) or $$$$ after M  END, got %s", quote(line))
+		}
+	}
+}
+
+// v30Block reads the lines of a V3000 ATOM or BOND block after its BEGIN
+// line n: exactly want entries, each accepted by check (which returns a
+// problem or ""), then END <KIND>. It returns the END line's number.
+func (v *validator) v30Block(n int, kind string, want, countsAt int, check func(text string) string) (int, *ValidationError) {
+	start := n + 1
+	end := "END " + strings.ToUpper(kind)
+	for i := 0; ; i++ {
+		text, next, ended, verr := v.v30Line(n)
+		if verr != nil {
+			return next, verr
+		}
+		n = next
+		if ended || (text == end && i < want) {
+			return n, errf(v.r.clamp(start), "%s block expects %d %ss, found %d lines", kind, want, kind, i)
+		}
+		if text == end {
+			return n, nil
+		}
+		if i == want {
+			return n, errf(n, "%s block has more %ss than the %d on the COUNTS line (line %d), or no M  V30 %s", kind, kind, want, countsAt, end)
+		}
+		if msg := check(text); msg != "" {
+			return n, errf(n, "%s %d of %d: %s", kind, i+1, want, msg)
 		}
 	}
 }
