@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -199,6 +200,22 @@ func TestRefusedTokens(t *testing.T) {
 	parts := strings.Split(good, ".")
 	badSig := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
 	noneAlg := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + "."
+	// Header and payload rewritten, the original signature kept.
+	rehead := func(h string) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(h)) + "." + parts[1] + "." + parts[2]
+	}
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	var head map[string]any
+	_ = json.Unmarshal(hdr, &head)
+	wrongKid := rehead(fmt.Sprintf(`{"alg":"HS256","typ":"at+jwt","kid":%q}`, domain.NewID()))
+	rsAlg := rehead(fmt.Sprintf(`{"alg":"RS256","typ":"at+jwt","kid":%q}`, head["kid"]))
+	jku := rehead(fmt.Sprintf(`{"alg":"HS256","typ":"at+jwt","kid":%q,"jku":"http://127.0.0.1:1/keys.json"}`, head["kid"]))
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	tamperedPayload := parts[0] + "." + base64.RawURLEncoding.EncodeToString(
+		[]byte(strings.Replace(string(payload), `"roles":["standard"]`, `"roles":["admin"]`, 1))) + "." + parts[2]
+	if tamperedPayload == good {
+		t.Fatal("the tampered token equals the original: the payload shape changed")
+	}
 
 	for _, tc := range []struct {
 		name, file, header string
@@ -214,6 +231,12 @@ func TestRefusedTokens(t *testing.T) {
 		{"freshly signed refresh token", "authorizer/bearer.json", "Bearer " + tok(app.TokenRefresh, now)},
 		{"token in the wrong place", "authorizer/bearer.json", good},
 		{"oversized", "authorizer/bearer.json", "Bearer " + strings.Repeat("a", 64<<10)},
+		{"20 KB token", "authorizer/bearer.json", "Bearer " + good + strings.Repeat("A", 20<<10)},
+		{"unknown kid", "authorizer/bearer.json", "Bearer " + wrongKid},
+		{"RS256 header on an HS256 deployment", "authorizer/bearer.json", "Bearer " + rsAlg},
+		{"jku header", "authorizer/bearer.json", "Bearer " + jku},
+		{"tampered payload (roles raised to admin)", "authorizer/bearer.json", "Bearer " + tamperedPayload},
+		{"not valid yet (issued an hour from now)", "authorizer/bearer.json", "Bearer " + tok(app.TokenAccess, now.Add(time.Hour))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ev events.APIGatewayV2CustomAuthorizerV2Request
