@@ -406,10 +406,16 @@ func (m *Molecules) register(ctx context.Context, sys domain.Principal, up domai
 	}
 	content, err := m.Objects.GetUpload(ctx, key, up.SizeBytes)
 	if domain.ErrorCode(err) == domain.CodeUploadNotFound {
-		// Already moved by an earlier delivery that crashed before its
-		// commit would have left the row pending with the object present;
-		// no object means nothing to register.
-		return up, nil
+		// A concurrent delivery registered the upload and removed its
+		// object after this one read the row: report what it recorded.
+		err := m.Store.Tx(ctx, domain.OrgScope(up.OrgID), func(tx Tx) error {
+			cur, err := tx.Uploads().FindUploadByID(ctx, up.ID)
+			if err == nil {
+				up = cur
+			}
+			return err
+		})
+		return up, err
 	}
 	if err != nil {
 		if domain.ErrorCode(err) == domain.CodePayloadTooLarge {
