@@ -14,6 +14,7 @@ import (
 
 type event struct {
 	SleepMS int    `json:"sleep_ms"`
+	HangMS  int    `json:"hang_ms"` // sleeps ignoring the deadline, so only the emulator can end it
 	Error   string `json:"error"`
 	Panic   string `json:"panic"`
 	Exit    int    `json:"exit"`
@@ -36,6 +37,9 @@ func handle(ctx context.Context, in json.RawMessage) (any, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if e.HangMS > 0 {
+		time.Sleep(time.Duration(e.HangMS) * time.Millisecond)
 	}
 	switch {
 	case e.Exit != 0:
