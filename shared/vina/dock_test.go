@@ -153,9 +153,18 @@ func TestDockPDBQTPair(t *testing.T) {
 	var argv []string
 	r.onVinaStart = func(pid int) {
 		pgid = pid
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if err == nil {
-			argv = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		// Start returns once the child released the parent's memory inside
+		// execve, which is a moment before the kernel has filled in the new
+		// image's arguments: poll until they appear.
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+			if err != nil {
+				return
+			}
+			if len(b) > 0 {
+				argv = strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+				return
+			}
 		}
 	}
 	res, err := r.Dock(context.Background(), Request{ScratchDir: scratch, Receptor: rec, Ligand: lig, Params: params})
