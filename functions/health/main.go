@@ -20,7 +20,9 @@ func main() {
 	if err != nil {
 		bootstrap.Exit(env.Log, "configuration", err)
 	}
-	store, err := env.Postgres(ctx, env.Secrets())
+	// Lazy: /ready must start, and answer 503 not_ready, while the
+	// database is down.
+	store, err := env.PostgresLazy(ctx, env.Secrets())
 	if err != nil {
 		bootstrap.Exit(env.Log, "database", err)
 	}

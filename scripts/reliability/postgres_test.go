@@ -69,21 +69,15 @@ func contractDuringOutage(r response) bool {
 		return true
 	case "500 INTERNAL_ERROR", "502 INTERNAL_ERROR":
 		return !strict()
-	case "400 VALIDATION_FAILED":
-		// Known bug (shared/app/jobs.go, resolve): a database error while
-		// reading an input molecule becomes a field error
-		// "inputs.<field>: could not be read" instead of 503 NOT_READY.
-		return !strict() && strings.Contains(string(r.Body), "could not be read")
 	}
 	return false
 }
 
-// strict turns the known deviations during a database outage into
-// failures (MAD_RELIABILITY_STRICT=1): a function instance that cold-starts
-// while the database is down exits during init (shared/postgres NewPool
-// pings at cold start), so the gateway answers 502 where the contract
-// wants 503 NOT_READY, /ready included; and a job creation whose input
-// molecule cannot be read for a database error is answered 400.
+// strict turns the known deviation during a database outage into a
+// failure (MAD_RELIABILITY_STRICT=1): an API function instance that
+// cold-starts while the database is down exits during init (shared/postgres
+// NewPool pings at cold start, by design), so the gateway answers 502 where
+// the contract wants 503 NOT_READY. /ready is exempt: its pool is lazy.
 func strict() bool { return os.Getenv("MAD_RELIABILITY_STRICT") == "1" }
 
 // TestReliabilityPostgresOutage: Postgres is stopped (pg_ctl stop -m fast)
@@ -133,10 +127,6 @@ func TestReliabilityPostgresOutage(t *testing.T) {
 				ok = r.Err == nil && (r.Code == 200 || r.Code == 503 && strings.Contains(string(r.Body), `"not_ready"`))
 				if r.Code == 503 {
 					key = "/ready -> 503 not_ready"
-				}
-				// A cold instance cannot start without the database (known bug).
-				if r.outcome() == "502 INTERNAL_ERROR" && !strict() {
-					ok = true
 				}
 			}
 

@@ -78,7 +78,18 @@ func (e *Env) Secrets() *secrets.Cache {
 // the app secret (re-read on the cache's TTL, so rotated passwords reach
 // new connections) or MAD_DATABASE_URL, and checks it with one round trip.
 func (e *Env) Postgres(ctx context.Context, sec *secrets.Cache) (*postgres.Store, error) {
-	pc := postgres.PoolConfig{URL: e.Config.DatabaseURL, MaxConns: e.Config.DBMaxConns}
+	return e.postgres(ctx, sec, false)
+}
+
+// PostgresLazy is Postgres without the cold-start check: the pool
+// connects on first use. For readiness, whose job is to report an
+// unreachable database rather than to fail to start without one.
+func (e *Env) PostgresLazy(ctx context.Context, sec *secrets.Cache) (*postgres.Store, error) {
+	return e.postgres(ctx, sec, true)
+}
+
+func (e *Env) postgres(ctx context.Context, sec *secrets.Cache, lazy bool) (*postgres.Store, error) {
+	pc := postgres.PoolConfig{URL: e.Config.DatabaseURL, MaxConns: e.Config.DBMaxConns, Lazy: lazy}
 	if pc.URL == "" {
 		id, host, port := e.Config.DBSecretID, e.Config.DBHost, e.Config.DBPort
 		pc.Credentials = func(ctx context.Context) (postgres.Credentials, error) {

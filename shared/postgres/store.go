@@ -38,6 +38,10 @@ type PoolConfig struct {
 	URL         string          // used as is when set (tests, MAD_DATABASE_URL)
 	Credentials CredentialsFunc // otherwise, asked before each new connection
 	MaxConns    int32
+	// Lazy skips the cold-start check: nothing is fetched or connected
+	// until first use. Only readiness wants this, since reporting an
+	// unreachable database is its job.
+	Lazy bool
 }
 
 // NewPool builds a pool and checks it with one round trip, so a function
@@ -48,11 +52,16 @@ func NewPool(ctx context.Context, pc PoolConfig) (*pgxpool.Pool, error) {
 		if pc.Credentials == nil {
 			return nil, errors.New("postgres: neither URL nor credentials given")
 		}
-		c, err := pc.Credentials(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("database credentials: %w", err)
+		if pc.Lazy {
+			// Every field that matters is set by BeforeConnect.
+			url = "postgres://localhost/postgres"
+		} else {
+			c, err := pc.Credentials(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("database credentials: %w", err)
+			}
+			url = fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 		}
-		url = fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -77,13 +86,17 @@ func NewPool(ctx context.Context, pc PoolConfig) (*pgxpool.Pool, error) {
 			if err != nil {
 				return fmt.Errorf("database credentials: %w", err)
 			}
-			cc.Host, cc.Port, cc.User, cc.Password, cc.Database = c.Host, uint16(c.Port), c.User, c.Password, c.Database
+			retarget(cc, c.Host, uint16(c.Port))
+			cc.User, cc.Password, cc.Database = c.User, c.Password, c.Database
 			return nil
 		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
+	}
+	if pc.Lazy {
+		return pool, nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -92,6 +105,24 @@ func NewPool(ctx context.Context, pc PoolConfig) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return pool, nil
+}
+
+// retarget points a connection at host:port, fallbacks included: pgconn
+// tries the TLS and plain-text variants of sslmode=prefer as fallbacks
+// that carry the host they were parsed with, which rotated credentials
+// (or a lazy pool's placeholder URL) may have changed.
+func retarget(cc *pgx.ConnConfig, host string, port uint16) {
+	old := cc.Host
+	cc.Host, cc.Port = host, port
+	if cc.TLSConfig != nil && cc.TLSConfig.ServerName == old {
+		cc.TLSConfig.ServerName = host
+	}
+	for _, fb := range cc.Fallbacks {
+		fb.Host, fb.Port = host, port
+		if fb.TLSConfig != nil && fb.TLSConfig.ServerName == old {
+			fb.TLSConfig.ServerName = host
+		}
+	}
 }
 
 // Store implements app.Store on a pgx pool.
@@ -110,7 +141,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Ping checks the database with one round trip.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping database: %w", err)
+		return fmt.Errorf("ping database: %w", mapError(err))
 	}
 	return nil
 }
