@@ -18,14 +18,20 @@ import (
 	"github.com/mad-bio/mad/shared/testenv"
 )
 
-func TestUnreachableDatabaseIsNotReadyNotInternal(t *testing.T) {
-	t.Parallel()
+// closedPort returns a loopback port nothing listens on any more.
+func closedPort(t *testing.T) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close() // nothing listens there now
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestUnreachableDatabaseIsNotReadyNotInternal(t *testing.T) {
+	t.Parallel()
+	port := closedPort(t)
 	pool, err := pgxpool.New(context.Background(), fmt.Sprintf("postgres://mad:x@127.0.0.1:%d/mad?sslmode=disable&connect_timeout=2", port))
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +59,7 @@ func TestLazyPoolStartsWithoutTheDatabaseAndConnectsWhenItAppears(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	deadPort := closedPort(t)
 
 	var (
 		mu    sync.Mutex
@@ -103,15 +104,10 @@ func TestLazyPoolStartsWithoutTheDatabaseAndConnectsWhenItAppears(t *testing.T) 
 
 func TestEagerPoolRefusesToStartWithoutTheDatabase(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := closedPort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = postgres.NewPool(ctx, postgres.PoolConfig{URL: fmt.Sprintf("postgres://mad:x@127.0.0.1:%d/mad?connect_timeout=2", port)})
+	_, err := postgres.NewPool(ctx, postgres.PoolConfig{URL: fmt.Sprintf("postgres://mad:x@127.0.0.1:%d/mad?connect_timeout=2", port)})
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d", port)) {
 		t.Fatalf("eager pool with the database down: %v; want an error naming the address", err)
 	}
