@@ -256,7 +256,7 @@ func (r *report) tables() []table {
 		}
 		t.Foot = []string{"Verify = jwtauth.Verifier.Verify (size check, key set, kid, signature, registered claims, Claims.Validate, token_use); floor = jwt.Parse into MapClaims with a fixed key.",
 			"RS256/ES256 keys live in moto KMS; verification uses the cached public keys (no KMS call per request).",
-			"Authorize = app.Authorizer.Authorize: Verify + one indexed Postgres query (token state) in a scoped transaction, over TCP to the local cluster."}
+			"Authorize = app.Authorizer.Authorize: Verify + one indexed Postgres query (token state) sent with its tenant setting in one round trip (Store.Read), over TCP to the local cluster."}
 		ts = append(ts, t)
 	}
 

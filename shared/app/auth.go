@@ -545,7 +545,9 @@ func (a *Authorizer) Authorize(ctx context.Context, header string) (domain.Princ
 		return domain.Principal{}, err
 	}
 	var state TokenState
-	err = a.Store.Tx(ctx, homeScope(tok), func(tx Tx) error {
+	// One statement on every request: Read sends it with the scope in one
+	// round trip.
+	err = a.Store.Read(ctx, homeScope(tok), func(tx Tx) error {
 		var err error
 		state, err = tx.Tokens().TokenState(ctx, tok.SubjectType, tok.SubjectID, tok.OrgID, tok.ID)
 		return err

@@ -406,7 +406,7 @@ func RequestHash(parts ...string) string {
 // ListJobs lists the org's jobs, newest first.
 func (j *Jobs) ListJobs(ctx context.Context, p domain.Principal, f JobFilter, page Page) (Paged[*domain.Job], error) {
 	var rows []*domain.Job
-	err := j.Store.Tx(ctx, p.Scope(), func(tx Tx) error {
+	err := j.Store.Read(ctx, p.Scope(), func(tx Tx) error {
 		var err error
 		rows, err = tx.Jobs().FindJobs(ctx, f, page)
 		return err
@@ -417,7 +417,7 @@ func (j *Jobs) ListJobs(ctx context.Context, p domain.Principal, f JobFilter, pa
 // GetJob returns one job. Errors: JOB_NOT_FOUND (also for another org's).
 func (j *Jobs) GetJob(ctx context.Context, p domain.Principal, id string) (*domain.Job, error) {
 	var job *domain.Job
-	err := j.Store.Tx(ctx, p.Scope(), func(tx Tx) error {
+	err := j.Store.Read(ctx, p.Scope(), func(tx Tx) error { // the status route: polled
 		var err error
 		job, err = tx.Jobs().FindJobByID(ctx, id)
 		return err

@@ -19,6 +19,10 @@ type Store interface {
 	// scope. The transaction commits when fn returns nil; a failed commit
 	// is returned, never swallowed.
 	Tx(ctx context.Context, scope domain.Scope, fn func(Tx) error) error
+	// Read runs fn's statements read-only, each in its own round trip with
+	// the scope set: no snapshot spans two statements, so it is for reads
+	// of one statement on the hot paths (the authorizer, job status).
+	Read(ctx context.Context, scope domain.Scope, fn func(Tx) error) error
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
 }

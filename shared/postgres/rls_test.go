@@ -275,3 +275,39 @@ func TestMigrateIsIdempotentAndRecordsVersions(t *testing.T) {
 		t.Fatal("a changed, already-applied migration went unnoticed")
 	}
 }
+
+// The same unfiltered SELECT through the store's two ways in, as the
+// application role: Tx (BEGIN and set_config batched) and Read (each
+// statement batched behind set_config).
+func TestRLSHidesOtherOrgsJobsThroughTxAndRead(t *testing.T) {
+	d := testenv.DB(t)
+	ctx := context.Background()
+	a, b := testenv.NewOrg(t, d), testenv.NewOrg(t, d)
+	ja := seedJob(t, d.Store, a)
+	jb := seedJob(t, d.Store, b)
+	ways := map[string]func(context.Context, domain.Scope, func(app.Tx) error) error{"Tx": d.Store.Tx, "Read": d.Store.Read}
+	for name, run := range ways {
+		var ids []string
+		err := run(ctx, domain.OrgScope(a.ID), func(tx app.Tx) error {
+			rows, err := postgres.RawQuery(ctx, tx, `SELECT id::text FROM jobs`)
+			if err != nil {
+				return err
+			}
+			ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		seenA := false
+		for _, id := range ids {
+			if id == jb.ID {
+				t.Fatalf("%s: org B's job %s visible to org A", name, jb.ID)
+			}
+			seenA = seenA || id == ja.ID
+		}
+		if !seenA {
+			t.Fatalf("%s: org A's own job %s not visible in its context (%v)", name, ja.ID, ids)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mad-bio/mad/shared/app"
+	"github.com/mad-bio/mad/shared/domain"
+)
+
+// txStore is a store on the test cluster's maintenance database, for the
+// transaction mechanics alone (no schema needed).
+func txStore(t *testing.T) *Store {
+	t.Helper()
+	u := os.Getenv("MAD_TEST_PG_URL")
+	if u == "" {
+		t.Fatal("MAD_TEST_PG_URL is not set: run the tests with `make test` (or scripts/testenv.sh go test ./...)")
+	}
+	pool, err := pgxpool.New(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return NewStore(pool)
+}
+
+func TestTxReportsAStatementErrorSwallowedByFnAsRolledBack(t *testing.T) {
+	t.Parallel()
+	s := txStore(t)
+	ctx := context.Background()
+	err := s.Tx(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
+		_, _ = tx.(*txn).tx.Exec(ctx, "SELECT 1/0") // aborts the transaction; fn ignores it
+		return nil
+	})
+	if !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Fatalf("Tx after an ignored statement error: %v, want ErrTxCommitRollback (the writes are gone)", err)
+	}
+}
+
+func TestTxSetsTheTenantForItsTransactionOnly(t *testing.T) {
+	t.Parallel()
+	s := txStore(t)
+	ctx := context.Background()
+	org := domain.NewID()
+	var inside string
+	if err := s.Tx(ctx, domain.OrgScope(org), func(tx app.Tx) error {
+		return tx.(*txn).tx.QueryRow(ctx, "SELECT current_setting('app.org_id', true)").Scan(&inside)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inside != org {
+		t.Fatalf("app.org_id inside the transaction = %q, want %q", inside, org)
+	}
+	// Every connection of the pool, after a committed and a failed Tx, is
+	// idle with no tenant set.
+	boom := errors.New("boom")
+	if err := s.Tx(ctx, domain.OrgScope(org), func(app.Tx) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Tx returned %v, want fn's error", err)
+	}
+	for range 3 {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var after string
+		status := conn.Conn().PgConn().TxStatus()
+		err = conn.QueryRow(ctx, "SELECT coalesce(current_setting('app.org_id', true), '')").Scan(&after)
+		conn.Release()
+		if err != nil || status != 'I' || after != "" {
+			t.Fatalf("pooled connection: status %c, app.org_id %q, err %v; want idle with no tenant", status, after, err)
+		}
+	}
+}
+
+func TestTxWithACancelledContextLeavesNoTransactionOpen(t *testing.T) {
+	t.Parallel()
+	s := txStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := s.Tx(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
+		cancel()
+		_, err := tx.(*txn).tx.Exec(ctx, "SELECT 1")
+		return err
+	})
+	if err == nil {
+		t.Fatal("Tx with a context cancelled mid-way succeeded")
+	}
+	bg := context.Background()
+	conn, err := s.pool.Acquire(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		t.Fatalf("next connection from the pool has status %c, want idle", st)
+	}
+}
+
+func TestReadScopesEveryStatementAndRefusesWrites(t *testing.T) {
+	t.Parallel()
+	s := txStore(t)
+	ctx := context.Background()
+	org := domain.NewID()
+	err := s.Read(ctx, domain.OrgScope(org), func(tx app.Tx) error {
+		q := tx.(*txn).tx
+		for i := range 2 { // the second statement is scoped too: its own batch
+			var got string
+			if err := q.QueryRow(ctx, "SELECT current_setting('app.org_id', true)").Scan(&got); err != nil || got != org {
+				t.Errorf("statement %d: app.org_id = %q (%v), want %q", i, got, err, org)
+			}
+		}
+		rows, err := q.Query(ctx, "SELECT g FROM generate_series(1, 3) g WHERE current_setting('app.org_id', true) = $1", org)
+		if err != nil {
+			return err
+		}
+		n, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil || len(n) != 3 {
+			t.Errorf("Query in Read: %v, %v; want 3 rows", n, err)
+		}
+		var none int
+		if err := q.QueryRow(ctx, "SELECT 1 WHERE false").Scan(&none); !errors.Is(err, pgx.ErrNoRows) {
+			t.Errorf("QueryRow of no rows: %v, want ErrNoRows", err)
+		}
+		_, err = q.Exec(ctx, "CREATE TEMP TABLE read_must_not_write (x int)")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "25006" {
+			t.Errorf("a write in Read: %v, want read_only_sql_transaction (25006)", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var after, ro string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(current_setting('app.org_id', true), ''), current_setting('transaction_read_only')").Scan(&after, &ro); err != nil {
+		t.Fatal(err)
+	}
+	if after != "" || ro != "off" || conn.Conn().PgConn().TxStatus() != 'I' {
+		t.Fatalf("after Read: app.org_id %q, read only %s, status %c; want no tenant, read-write, idle", after, ro, conn.Conn().PgConn().TxStatus())
+	}
+}
