@@ -9,8 +9,9 @@ package main
 //	BenchmarkJobsAPI/<route>/sql/c=N         the statements that one
 //	    Serve of the same event executes (recorded with a pgx tracer:
 //	    BEGIN, set_config, the SELECTs/INSERTs, COMMIT), replayed raw
-//	    through pgx with the same arguments (fresh ids for the rows a
-//	    create inserts): the database floor of the route.
+//	    through pgx with the same arguments and the same batches, so the
+//	    same round trips (fresh ids for the rows a create inserts): the
+//	    database floor of the route.
 //
 // Routes: status (GET /api/v1/jobs/{id}/status) and create-cache-hit
 // (POST /api/v1/pipelines/{id}/jobs answered from the org's result cache).
@@ -197,29 +198,67 @@ func harnessTarget(b *testing.B) *jobsTarget {
 	return t
 }
 
-// stmt is one recorded statement.
+// stmt is one recorded statement. Statements sent together in one pgx
+// batch share a non-zero Batch and are replayed as one batch: the floor
+// keeps the store's round trips.
 type stmt struct {
-	SQL  string
-	Args []any
+	SQL   string
+	Args  []any
+	Batch int
 }
 
-// recorder is a pgx tracer that keeps the statements of one request.
+// recorder is a pgx tracer (single queries and batches) that keeps the
+// statements of one request.
 type recorder struct {
-	mu    sync.Mutex
-	on    bool
-	stmts []stmt
+	mu      sync.Mutex
+	on      bool
+	stmts   []stmt
+	batches int
+}
+
+func (r *recorder) add(sql string, args []any, batch int) {
+	r.mu.Lock()
+	if r.on {
+		r.stmts = append(r.stmts, stmt{SQL: sql, Args: append([]any(nil), args...), Batch: batch})
+	}
+	r.mu.Unlock()
 }
 
 func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	r.mu.Lock()
-	if r.on {
-		r.stmts = append(r.stmts, stmt{SQL: d.SQL, Args: append([]any(nil), d.Args...)})
-	}
-	r.mu.Unlock()
+	r.add(d.SQL, d.Args, 0)
 	return ctx
 }
 
 func (r *recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+type batchKey struct{}
+
+func (r *recorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.mu.Lock()
+	r.batches++
+	n := r.batches
+	r.mu.Unlock()
+	return context.WithValue(ctx, batchKey{}, n)
+}
+
+func (r *recorder) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	n, _ := ctx.Value(batchKey{}).(int)
+	r.add(d.SQL, d.Args, n)
+}
+
+func (r *recorder) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// roundTrips counts the server round trips stmts take: one per batch, one
+// per statement outside a batch.
+func roundTrips(stmts []stmt) int {
+	n := 0
+	for i, s := range stmts {
+		if s.Batch == 0 || i == 0 || stmts[i-1].Batch != s.Batch {
+			n++
+		}
+	}
+	return n
+}
 
 // record serves ev once through a copy of the use cases whose store is
 // on a traced pool, and returns the statements it executed.
@@ -305,35 +344,52 @@ func replayOp(pool *pgxpool.Pool, stmts []stmt, gen map[string]bool) loadgen.Op 
 		for id := range gen {
 			fresh[id] = domain.NewID()
 		}
-		for _, s := range stmts {
-			args := s.Args
-			if len(fresh) > 0 {
-				args = make([]any, len(s.Args))
-				for i, a := range s.Args {
-					args[i] = a
-					if id, ok := stringArg(a); ok && fresh[id] != "" {
-						args[i] = fresh[id]
+		run := func(b *pgx.Batch, one stmt) error {
+			if b != nil {
+				return conn.SendBatch(ctx, b).Close()
+			}
+			if len(one.Args) == 0 {
+				_, err := conn.Exec(ctx, one.SQL)
+				return err
+			}
+			rows, err := conn.Query(ctx, one.SQL, one.Args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			return rows.Err()
+		}
+		for i := 0; i < len(stmts); {
+			var b *pgx.Batch
+			one := stmts[i]
+			if one.Batch != 0 {
+				b = &pgx.Batch{}
+			}
+			j := i
+			for ; j < len(stmts) && (j == i || one.Batch != 0 && stmts[j].Batch == one.Batch); j++ {
+				args := stmts[j].Args
+				if len(fresh) > 0 {
+					args = make([]any, len(stmts[j].Args))
+					for k, a := range stmts[j].Args {
+						args[k] = a
+						if id, ok := stringArg(a); ok && fresh[id] != "" {
+							args[k] = fresh[id]
+						}
 					}
 				}
-			}
-			if len(args) == 0 {
-				if _, err := conn.Exec(ctx, s.SQL); err != nil {
-					_, _ = conn.Exec(ctx, "ROLLBACK")
-					return fmt.Errorf("%s: %w", firstLine(s.SQL), err)
+				if b != nil {
+					b.Queue(stmts[j].SQL, args...)
+				} else {
+					one.Args = args
 				}
-				continue
 			}
-			rows, err := conn.Query(ctx, s.SQL, args...)
-			if err == nil {
-				for rows.Next() {
-				}
-				rows.Close()
-				err = rows.Err()
-			}
-			if err != nil {
+			if err := run(b, one); err != nil {
 				_, _ = conn.Exec(ctx, "ROLLBACK")
-				return fmt.Errorf("%s: %w", firstLine(s.SQL), err)
+				return fmt.Errorf("%s: %w", firstLine(one.SQL), err)
 			}
+			i = j
 		}
 		return nil
 	}
@@ -411,6 +467,7 @@ func BenchmarkJobsAPI(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/sql/c=%d", r.name, c), func(b *testing.B) {
 				loadgen.Bench(b, c, replayOp(pool, stmts, gen))
 				b.ReportMetric(float64(len(stmts)), "stmts")
+				b.ReportMetric(float64(roundTrips(stmts)), "round-trips")
 			})
 		}
 	}
