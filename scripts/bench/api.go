@@ -23,7 +23,8 @@ type apiPoint struct {
 	P95     float64 `json:"p95_ms"`
 	P99     float64 `json:"p99_ms"`
 	RPS     float64 `json:"rps"`
-	Stmts   int     `json:"statements,omitempty"` // sql: statements per request
+	Stmts   int     `json:"statements,omitempty"`  // sql: statements per request
+	Trips   int     `json:"round_trips,omitempty"` // sql: round trips per request (a batch is one)
 	First   string  `json:"first_error,omitempty"`
 }
 
@@ -36,7 +37,7 @@ func pointFromResult(route, layer string, r loadgen.Result) apiPoint {
 func pointFromBench(route, layer string, clients int, s benchSample) apiPoint {
 	return apiPoint{Route: route, Layer: layer, Clients: clients, N: int(s.N), Errors: int(s.Metrics["errors"]),
 		P50: s.Metrics["p50-ms"], P95: s.Metrics["p95-ms"], P99: s.Metrics["p99-ms"], RPS: s.Metrics["req/s"],
-		Stmts: int(s.Metrics["stmts"])}
+		Stmts: int(s.Metrics["stmts"]), Trips: int(s.Metrics["round-trips"])}
 }
 
 // httpOp sends one request and expects status want; the body is read to

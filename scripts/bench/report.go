@@ -306,7 +306,7 @@ func (r *report) tables() []table {
 			return nil
 		}
 		t := table{Title: "3. API: gateway vs the same handler in-process vs its SQL (closed loop, c concurrent clients)",
-			Head: []string{"route", "c", "gateway p50/p95/p99 ms", "gateway req/s", "in-process p50/p95/p99 ms", "in-process req/s", "SQL p50/p95/p99 ms", "SQL req/s",
+			Head: []string{"route", "c", "gateway p50/p95/p99 ms", "gateway req/s", "in-process p50/p95/p99 ms", "in-process req/s", "SQL p50/p95/p99 ms", "SQL req/s", "SQL statements / round trips",
 				"p50 gw/in-proc", "p50 in-proc/SQL", "req/s in-proc/gw", "req/s SQL/in-proc"}}
 		for _, route := range []string{"status", "create-cache-hit"} {
 			for _, c := range clientsOf(r.API) {
@@ -327,7 +327,11 @@ func (r *report) tables() []table {
 				gl, gr, gp, grps := cell(g)
 				il, ir, ipp, irps := cell(ip)
 				sl, sr, sp, srps := cell(s)
-				t.Rows = append(t.Rows, []string{route, fmt.Sprint(c), gl, gr, il, ir, sl, sr,
+				trips := "-"
+				if s != nil && s.Stmts > 0 {
+					trips = fmt.Sprintf("%d / %d", s.Stmts, s.Trips)
+				}
+				t.Rows = append(t.Rows, []string{route, fmt.Sprint(c), gl, gr, il, ir, sl, sr, trips,
 					ratio(div(gp, ipp)), ratio(div(ipp, sp)), ratio(div(irps, grps)), ratio(div(srps, irps))})
 			}
 		}
@@ -335,7 +339,7 @@ func (r *report) tables() []table {
 			"status = GET /api/v1/jobs/{id}/status of a COMPLETED job; create-cache-hit = POST /api/v1/pipelines/{id}/jobs answered 200 from the org's result cache (inserts a job row, its event and an audit entry).",
 			"gateway = HTTP to the local API Gateway: authorizer function + jobs function, each under aws-lambda-rie, " + fmt.Sprint(r.Settings["concurrency"]) + " instances per function (MAD_LOCAL_CONCURRENCY); at c above that, requests queue for an instance as on a Lambda concurrency limit.",
 			"in-process = the jobs function's mux Serve with the event API Gateway sends (authorizer context included), wired exactly like main.go from the stack's configuration, no authorizer (its share is table 1); pool MAD_DB_MAX_CONNS=" + fmt.Sprint(r.Settings["inprocess_db_max_conns"]) + ".",
-			"SQL = the statements one in-process request executes (recorded by a pgx tracer: BEGIN, set_config, SELECT/INSERT..., COMMIT), replayed through pgx with the same arguments.",
+			"SQL = the statements one in-process request executes (recorded by a pgx tracer, batches included: the tenant setting, SELECT/INSERT..., COMMIT), replayed through pgx with the same arguments and the same batching; a batch is one round trip.",
 			"Load generator, gateway, functions, emulators and Postgres share the same cores: at c=16 the figures are CPU-bound, not network-bound.",
 			"A cache hit reads the org without locking it; only a cache miss takes the org's row lock (orgs ... FOR NO KEY UPDATE) for the max_active_jobs check, so hits of one org run in parallel.",
 		}
