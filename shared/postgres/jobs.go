@@ -51,29 +51,28 @@ func (r jobRepo) CreateJob(ctx context.Context, j *domain.Job) error {
 	if err != nil {
 		return fmt.Errorf("encode job params: %w", err)
 	}
-	_, err = r.t.tx.Exec(ctx, `INSERT INTO jobs (id, org_id, pipeline_id, pipeline_version, receptor_id, ligand_id, params,
+	var w writes
+	w.add("insert job", `INSERT INTO jobs (id, org_id, pipeline_id, pipeline_version, receptor_id, ligand_id, params,
 		input_signature, status, attempts, created_by, created_at, updated_at, started_at, finished_at, error,
 		cache_hit, canonical_job_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		j.ID, org, j.PipelineID, j.PipelineVersion, j.Inputs.Receptor, j.Inputs.Ligand, params, j.InputSignature,
 		string(j.Status), j.Attempts, j.CreatedBy, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt,
 		nullable(j.Error), j.Cache.Hit, nullable(j.Cache.CanonicalJobID))
-	if err := mapError(err); err != nil {
-		return fmt.Errorf("insert job: %w", err)
-	}
-	if err := r.insertEvents(ctx, org, j.ID, 0, j.TakeEvents()); err != nil {
+	if err := addEvents(&w, org, j.ID, j.TakeEvents()); err != nil {
 		return err
 	}
 	if !j.Status.Terminal() {
-		if _, err := r.t.tx.Exec(ctx, `INSERT INTO job_outbox (job_id, org_id, created_at) VALUES ($1, $2, $3)`, j.ID, org, j.CreatedAt); err != nil {
-			return fmt.Errorf("insert job outbox: %w", err)
-		}
+		w.add("insert job outbox", `INSERT INTO job_outbox (job_id, org_id, created_at) VALUES ($1, $2, $3)`, j.ID, org, j.CreatedAt)
 	}
-	return nil
+	return w.send(ctx, r.t.tx)
 }
 
-func (r jobRepo) insertEvents(ctx context.Context, org, jobID string, lastSeq int, events []domain.JobEvent) error {
-	for i, ev := range events {
+// addEvents appends events after the job's last one: the sequence number
+// is computed by the statement, so reading it costs no round trip. The
+// job's row is new or locked FOR UPDATE, so no other writer races it.
+func addEvents(w *writes, org, jobID string, events []domain.JobEvent) error {
+	for _, ev := range events {
 		var detail []byte
 		if ev.Detail != nil {
 			b, err := json.Marshal(ev.Detail)
@@ -82,10 +81,10 @@ func (r jobRepo) insertEvents(ctx context.Context, org, jobID string, lastSeq in
 			}
 			detail = b
 		}
-		if _, err := r.t.tx.Exec(ctx, `INSERT INTO job_events (org_id, job_id, seq, ts, event, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
-			org, jobID, lastSeq+i+1, ev.TS, string(ev.Event), detail); err != nil {
-			return fmt.Errorf("insert job event %s: %w", ev.Event, err)
-		}
+		w.add("insert job event "+string(ev.Event), `INSERT INTO job_events (org_id, job_id, seq, ts, event, detail)
+			SELECT $1::uuid, $2::uuid, COALESCE(max(seq), 0) + 1, $3::timestamptz, $4::text, $5::jsonb
+			FROM job_events WHERE org_id = $1 AND job_id = $2`,
+			org, jobID, ev.TS, string(ev.Event), detail)
 	}
 	return nil
 }
@@ -132,26 +131,19 @@ func (r jobRepo) UpdateJob(ctx context.Context, id string, fn func(*domain.Job) 
 	if err := fn(j); err != nil {
 		return nil, err
 	}
-	events := j.TakeEvents()
-	if _, err := r.t.tx.Exec(ctx, `UPDATE jobs SET status = $3, attempts = $4, updated_at = $5, started_at = $6,
+	var w writes
+	w.add("update job", `UPDATE jobs SET status = $3, attempts = $4, updated_at = $5, started_at = $6,
 		finished_at = $7, error = $8 WHERE org_id = $1 AND id = $2`,
-		org, id, string(j.Status), j.Attempts, j.UpdatedAt, j.StartedAt, j.FinishedAt, nullable(j.Error)); err != nil {
-		return nil, fmt.Errorf("update job: %w", err)
-	}
-	if len(events) > 0 {
-		var last int
-		if err := r.t.tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM job_events WHERE org_id = $1 AND job_id = $2`, org, id).Scan(&last); err != nil {
-			return nil, fmt.Errorf("read last job event: %w", err)
-		}
-		if err := r.insertEvents(ctx, org, id, last, events); err != nil {
-			return nil, err
-		}
+		org, id, string(j.Status), j.Attempts, j.UpdatedAt, j.StartedAt, j.FinishedAt, nullable(j.Error))
+	if err := addEvents(&w, org, id, j.TakeEvents()); err != nil {
+		return nil, err
 	}
 	// A claimed or finished job needs no (re)send.
 	if j.Status == domain.JobRunning || j.Status.Terminal() {
-		if _, err := r.t.tx.Exec(ctx, `DELETE FROM job_outbox WHERE org_id = $1 AND job_id = $2`, org, id); err != nil {
-			return nil, fmt.Errorf("clear job outbox: %w", err)
-		}
+		w.add("clear job outbox", `DELETE FROM job_outbox WHERE org_id = $1 AND job_id = $2`, org, id)
+	}
+	if err := w.send(ctx, r.t.tx); err != nil {
+		return nil, err
 	}
 	return j, nil
 }

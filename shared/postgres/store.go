@@ -299,11 +299,65 @@ type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
+// SendBatch sends b behind the scope in the same round trip; the scope's
+// result is read here, so the caller reads b's results as its own.
+func (q scopedStatements) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	scoped := &pgx.Batch{}
+	scoped.Queue(scopeReadOnly, q.org)
+	scoped.QueuedQueries = append(scoped.QueuedQueries, b.QueuedQueries...)
+	br := q.conn.SendBatch(ctx, scoped)
+	if _, err := br.Exec(); err != nil {
+		return failedBatch{BatchResults: br, err: fmt.Errorf("set tenant context: %w", err)}
+	}
+	return br
+}
+
+// failedBatch answers every read with the error that ended the batch.
+type failedBatch struct {
+	pgx.BatchResults
+	err error
+}
+
+func (b failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b failedBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b failedBatch) QueryRow() pgx.Row                { return errRow{b.err} }
+func (b failedBatch) Close() error                     { _ = b.BatchResults.Close(); return b.err }
+
 // querier is what repositories use of a transaction's connection.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// writes are statements whose results nothing reads but their errors:
+// sent together they cost one round trip instead of one each. Each sees
+// the effects of the ones before it, as separate statements would.
+type writes struct {
+	batch  pgx.Batch
+	labels []string
+}
+
+func (w *writes) add(label, sql string, args ...any) {
+	w.batch.Queue(sql, args...)
+	w.labels = append(w.labels, label)
+}
+
+// send runs the writes in order and reports the first that failed, by its
+// label; the ones after it did not run.
+func (w *writes) send(ctx context.Context, q querier) error {
+	if len(w.labels) == 0 {
+		return nil
+	}
+	br := q.SendBatch(ctx, &w.batch)
+	for _, label := range w.labels {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("%s: %w", label, mapError(err))
+		}
+	}
+	return br.Close()
 }
 
 // txn is one transaction and its scope; repositories are thin views of it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -147,5 +148,62 @@ func TestReadScopesEveryStatementAndRefusesWrites(t *testing.T) {
 	}
 	if after != "" || ro != "off" || conn.Conn().PgConn().TxStatus() != 'I' {
 		t.Fatalf("after Read: app.org_id %q, read only %s, status %c; want no tenant, read-write, idle", after, ro, conn.Conn().PgConn().TxStatus())
+	}
+}
+
+func TestWritesRunInOrderAndNameTheFirstThatFailed(t *testing.T) {
+	t.Parallel()
+	s := txStore(t)
+	ctx := context.Background()
+	err := s.Tx(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
+		q := tx.(*txn).tx
+		// pgx prepares a batch's statements before running them: the table
+		// must exist before the batch, as the schema's tables always do.
+		if _, err := q.Exec(ctx, "CREATE TEMP TABLE writes_order (n int PRIMARY KEY) ON COMMIT DROP"); err != nil {
+			return err
+		}
+		var w writes
+		w.add("first", "INSERT INTO writes_order VALUES (1)")
+		w.add("sees first", "INSERT INTO writes_order SELECT max(n) + 1 FROM writes_order")
+		if err := w.send(ctx, q); err != nil {
+			return err
+		}
+		var got []int32
+		rows, err := q.Query(ctx, "SELECT n FROM writes_order ORDER BY n")
+		if err != nil {
+			return err
+		}
+		if got, err = pgx.CollectRows(rows, pgx.RowTo[int32]); err != nil || len(got) != 2 || got[1] != 2 {
+			t.Errorf("rows after the batch: %v (%v), want [1 2]: each write sees the ones before it", got, err)
+		}
+
+		var bad writes
+		bad.add("ok", "INSERT INTO writes_order VALUES (10)")
+		bad.add("duplicate", "INSERT INTO writes_order VALUES (1)")
+		bad.add("never", "INSERT INTO writes_order VALUES (11)")
+		err = bad.send(ctx, q)
+		if err == nil || !strings.HasPrefix(err.Error(), "duplicate: ") || domain.ErrorCode(err) != domain.CodeConflict {
+			t.Errorf("failing batch: %v, want the label %q and the mapped CONFLICT code", err, "duplicate")
+		}
+		return nil
+	})
+	// The failed write aborted the transaction; Tx reports it.
+	if !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Fatalf("Tx after a failed batch: %v, want ErrTxCommitRollback", err)
+	}
+}
+
+func TestWritesInReadAreScopedAndRefused(t *testing.T) {
+	t.Parallel()
+	s := txStore(t)
+	ctx := context.Background()
+	err := s.Read(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
+		var w writes
+		w.add("temp table", "CREATE TEMP TABLE read_batch_must_not_write (x int)")
+		return w.send(ctx, tx.(*txn).tx)
+	})
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "25006" || !strings.HasPrefix(err.Error(), "temp table: ") {
+		t.Fatalf("a batch of writes in Read: %v, want the label and read_only_sql_transaction (25006)", err)
 	}
 }
