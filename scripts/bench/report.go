@@ -336,7 +336,7 @@ func (r *report) tables() []table {
 			}
 		}
 		t.Foot = []string{
-			"status = GET /api/v1/jobs/{id}/status of a COMPLETED job; create-cache-hit = POST /api/v1/pipelines/{id}/jobs answered 200 from the org's result cache (inserts a job row, its event and an audit entry).",
+			"status = GET /api/v1/jobs/{id}/status of a COMPLETED job; create-cache-hit = POST /api/v1/pipelines/{id}/jobs answered 200 from the org's result cache (inserts a job row, its events and an audit entry).",
 			"gateway = HTTP to the local API Gateway: authorizer function + jobs function, each under aws-lambda-rie, " + fmt.Sprint(r.Settings["concurrency"]) + " instances per function (MAD_LOCAL_CONCURRENCY); at c above that, requests queue for an instance as on a Lambda concurrency limit.",
 			"in-process = the jobs function's mux Serve with the event API Gateway sends (authorizer context included), wired exactly like main.go from the stack's configuration, no authorizer (its share is table 1); pool MAD_DB_MAX_CONNS=" + fmt.Sprint(r.Settings["inprocess_db_max_conns"]) + ".",
 			"SQL = the statements one in-process request executes (recorded by a pgx tracer, batches included: the tenant setting, SELECT/INSERT..., COMMIT), replayed through pgx with the same arguments and the same batching; a batch is one round trip.",
