@@ -51,27 +51,26 @@ func (r jobRepo) CreateJob(ctx context.Context, j *domain.Job) error {
 	if err != nil {
 		return fmt.Errorf("encode job params: %w", err)
 	}
-	var w writes
-	w.add("insert job", `INSERT INTO jobs (id, org_id, pipeline_id, pipeline_version, receptor_id, ligand_id, params,
+	r.t.later("insert job", `INSERT INTO jobs (id, org_id, pipeline_id, pipeline_version, receptor_id, ligand_id, params,
 		input_signature, status, attempts, created_by, created_at, updated_at, started_at, finished_at, error,
 		cache_hit, canonical_job_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		j.ID, org, j.PipelineID, j.PipelineVersion, j.Inputs.Receptor, j.Inputs.Ligand, params, j.InputSignature,
 		string(j.Status), j.Attempts, j.CreatedBy, j.CreatedAt, j.UpdatedAt, j.StartedAt, j.FinishedAt,
 		nullable(j.Error), j.Cache.Hit, nullable(j.Cache.CanonicalJobID))
-	if err := addEvents(&w, org, j.ID, j.TakeEvents()); err != nil {
+	if err := r.laterEvents(org, j.ID, j.TakeEvents()); err != nil {
 		return err
 	}
 	if !j.Status.Terminal() {
-		w.add("insert job outbox", `INSERT INTO job_outbox (job_id, org_id, created_at) VALUES ($1, $2, $3)`, j.ID, org, j.CreatedAt)
+		r.t.later("insert job outbox", `INSERT INTO job_outbox (job_id, org_id, created_at) VALUES ($1, $2, $3)`, j.ID, org, j.CreatedAt)
 	}
-	return w.send(ctx, r.t.tx)
+	return nil
 }
 
-// addEvents appends events after the job's last one: the sequence number
-// is computed by the statement, so reading it costs no round trip. The
-// job's row is new or locked FOR UPDATE, so no other writer races it.
-func addEvents(w *writes, org, jobID string, events []domain.JobEvent) error {
+// laterEvents appends events after the job's last one: the sequence
+// number is computed by the statement, so reading it costs no round trip.
+// The job's row is new or locked FOR UPDATE, so no other writer races it.
+func (r jobRepo) laterEvents(org, jobID string, events []domain.JobEvent) error {
 	for _, ev := range events {
 		var detail []byte
 		if ev.Detail != nil {
@@ -81,7 +80,7 @@ func addEvents(w *writes, org, jobID string, events []domain.JobEvent) error {
 			}
 			detail = b
 		}
-		w.add("insert job event "+string(ev.Event), `INSERT INTO job_events (org_id, job_id, seq, ts, event, detail)
+		r.t.later("insert job event "+string(ev.Event), `INSERT INTO job_events (org_id, job_id, seq, ts, event, detail)
 			SELECT $1::uuid, $2::uuid, COALESCE(max(seq), 0) + 1, $3::timestamptz, $4::text, $5::jsonb
 			FROM job_events WHERE org_id = $1 AND job_id = $2`,
 			org, jobID, ev.TS, string(ev.Event), detail)
@@ -131,19 +130,15 @@ func (r jobRepo) UpdateJob(ctx context.Context, id string, fn func(*domain.Job) 
 	if err := fn(j); err != nil {
 		return nil, err
 	}
-	var w writes
-	w.add("update job", `UPDATE jobs SET status = $3, attempts = $4, updated_at = $5, started_at = $6,
+	r.t.later("update job", `UPDATE jobs SET status = $3, attempts = $4, updated_at = $5, started_at = $6,
 		finished_at = $7, error = $8 WHERE org_id = $1 AND id = $2`,
 		org, id, string(j.Status), j.Attempts, j.UpdatedAt, j.StartedAt, j.FinishedAt, nullable(j.Error))
-	if err := addEvents(&w, org, id, j.TakeEvents()); err != nil {
+	if err := r.laterEvents(org, id, j.TakeEvents()); err != nil {
 		return nil, err
 	}
 	// A claimed or finished job needs no (re)send.
 	if j.Status == domain.JobRunning || j.Status.Terminal() {
-		w.add("clear job outbox", `DELETE FROM job_outbox WHERE org_id = $1 AND job_id = $2`, org, id)
-	}
-	if err := w.send(ctx, r.t.tx); err != nil {
-		return nil, err
+		r.t.later("clear job outbox", `DELETE FROM job_outbox WHERE org_id = $1 AND job_id = $2`, org, id)
 	}
 	return j, nil
 }
@@ -356,15 +351,14 @@ func (r jobRepo) SaveIdempotencyKey(ctx context.Context, subjectID string, rec a
 	if err != nil {
 		return err
 	}
-	// An expired record of the same key is replaced.
-	_, err = r.t.tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, subject_id, key, request_hash, job_id, response_status, expires_at)
+	// An expired record of the same key is replaced. The key is locked
+	// (LockIdempotencyKey) and nothing reads the record back in this
+	// transaction: it goes with the COMMIT.
+	r.t.later("save idempotency key", `INSERT INTO idempotency_keys (org_id, subject_id, key, request_hash, job_id, response_status, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (org_id, subject_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, job_id = EXCLUDED.job_id,
 			response_status = EXCLUDED.response_status, expires_at = EXCLUDED.expires_at, created_at = now()
 		WHERE idempotency_keys.expires_at <= now()`, org, subjectID, rec.Key, rec.RequestHash, rec.JobID, rec.ResponseStatus, rec.ExpiresAt)
-	if err != nil {
-		return fmt.Errorf("save idempotency key: %w", mapError(err))
-	}
 	return nil
 }
 

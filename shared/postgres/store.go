@@ -170,11 +170,13 @@ func (s *Store) Tx(ctx context.Context, scope domain.Scope, fn func(app.Tx) erro
 		rollback(conn)
 		return mapError(fmt.Errorf("begin and set tenant context: %w", err))
 	}
-	if err := fn(&txn{tx: conn, scope: scope}); err != nil {
+	t := newTxn(conn, scope)
+	if err := fn(t); err != nil {
 		rollback(conn)
 		return mapError(err)
 	}
-	tag, err := conn.Exec(ctx, "COMMIT")
+	// The writes fn left pending go with the COMMIT, in its round trip.
+	tag, err := t.tx.Exec(ctx, "COMMIT")
 	if err != nil {
 		rollback(conn)
 		return mapError(fmt.Errorf("commit: %w", err))
@@ -208,7 +210,12 @@ func (s *Store) Read(ctx context.Context, scope domain.Scope, fn func(app.Tx) er
 		return mapError(fmt.Errorf("acquire connection: %w", err))
 	}
 	defer conn.Release()
-	return mapError(fn(&txn{tx: scopedStatements{conn: conn, org: scope.OrgID}, scope: scope}))
+	t := newTxn(scopedStatements{conn: conn, org: scope.OrgID}, scope)
+	if err := fn(t); err != nil {
+		return mapError(err)
+	}
+	// A write left pending is refused here like any write in Read.
+	return mapError(t.flush(ctx))
 }
 
 // scopedStatements sends each statement in a batch behind the scope.
@@ -312,7 +319,8 @@ func (q scopedStatements) SendBatch(ctx context.Context, b *pgx.Batch) pgx.Batch
 	return br
 }
 
-// failedBatch answers every read with the error that ended the batch.
+// failedBatch answers every read with the error that ended the batch,
+// which it closes (if it has one left open).
 type failedBatch struct {
 	pgx.BatchResults
 	err error
@@ -321,7 +329,12 @@ type failedBatch struct {
 func (b failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
 func (b failedBatch) Query() (pgx.Rows, error)         { return nil, b.err }
 func (b failedBatch) QueryRow() pgx.Row                { return errRow{b.err} }
-func (b failedBatch) Close() error                     { _ = b.BatchResults.Close(); return b.err }
+func (b failedBatch) Close() error {
+	if b.BatchResults != nil {
+		_ = b.BatchResults.Close()
+	}
+	return b.err
+}
 
 // querier is what repositories use of a transaction's connection.
 type querier interface {
@@ -344,26 +357,134 @@ func (w *writes) add(label, sql string, args ...any) {
 	w.labels = append(w.labels, label)
 }
 
-// send runs the writes in order and reports the first that failed, by its
-// label; the ones after it did not run.
-func (w *writes) send(ctx context.Context, q querier) error {
-	if len(w.labels) == 0 {
-		return nil
-	}
-	br := q.SendBatch(ctx, &w.batch)
+// take empties w and returns what it held: pending writes are sent once,
+// whether or not they succeed.
+func (w *writes) take() writes {
+	taken := *w
+	*w = writes{}
+	return taken
+}
+
+// read reads the writes' results from br in order and reports the first
+// that failed, by its label; the ones after it did not run.
+func (w *writes) read(br pgx.BatchResults) error {
 	for _, label := range w.labels {
 		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
 			return fmt.Errorf("%s: %w", label, mapError(err))
 		}
 	}
-	return br.Close()
+	return nil
+}
+
+// sendWith sends the writes and then extra in one batch, reads the
+// writes' results and returns the batch positioned at extra's.
+func (w *writes) sendWith(ctx context.Context, q querier, extra ...*pgx.QueuedQuery) (pgx.BatchResults, error) {
+	b := &pgx.Batch{QueuedQueries: append(w.batch.QueuedQueries, extra...)}
+	br := q.SendBatch(ctx, b)
+	if err := w.read(br); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// pendingFirst is a transaction's connection that sends the writes left
+// pending ahead of the next statement, in the same round trip.
+type pendingFirst struct {
+	q querier
+	w *writes
+}
+
+func (p pendingFirst) withPending(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	w := p.w.take()
+	return w.sendWith(ctx, p.q, &pgx.QueuedQuery{SQL: sql, Arguments: args})
+}
+
+func (p pendingFirst) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if len(p.w.labels) == 0 {
+		return p.q.Exec(ctx, sql, args...)
+	}
+	br, err := p.withPending(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (p pendingFirst) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if len(p.w.labels) == 0 {
+		return p.q.Query(ctx, sql, args...)
+	}
+	br, err := p.withPending(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return batchRows{Rows: rows, br: br}, nil
+}
+
+func (p pendingFirst) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if len(p.w.labels) == 0 {
+		return p.q.QueryRow(ctx, sql, args...)
+	}
+	rows, err := p.Query(ctx, sql, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return firstRow{rows}
+}
+
+func (p pendingFirst) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if len(p.w.labels) == 0 {
+		return p.q.SendBatch(ctx, b)
+	}
+	w := p.w.take()
+	br, err := w.sendWith(ctx, p.q, b.QueuedQueries...)
+	if err != nil {
+		return failedBatch{err: err} // sendWith closed the batch
+	}
+	return br
 }
 
 // txn is one transaction and its scope; repositories are thin views of it.
 type txn struct {
-	tx    querier
-	scope domain.Scope
+	tx      querier // the connection, pending writes first
+	scope   domain.Scope
+	pending *writes
+}
+
+func newTxn(q querier, scope domain.Scope) *txn {
+	w := &writes{}
+	return &txn{tx: pendingFirst{q: q, w: w}, scope: scope, pending: w}
+}
+
+// later queues a write whose result nothing reads: it reaches the server
+// with the transaction's next statement (at the latest its COMMIT), so a
+// use case's trailing writes (a job's rows, its audit entry) cost no round
+// trip of their own. A failure surfaces from that statement, labeled.
+func (t *txn) later(label, sql string, args ...any) {
+	t.pending.add(label, sql, args...)
+}
+
+// flush sends the pending writes now.
+func (t *txn) flush(ctx context.Context) error {
+	if len(t.pending.labels) == 0 {
+		return nil
+	}
+	w := t.pending.take()
+	br, err := w.sendWith(ctx, t.tx.(pendingFirst).q)
+	if err != nil {
+		return err
+	}
+	return br.Close()
 }
 
 func (t *txn) Orgs() app.OrgRepository                       { return orgRepo{t} }

@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -151,59 +153,136 @@ func TestReadScopesEveryStatementAndRefusesWrites(t *testing.T) {
 	}
 }
 
-func TestWritesRunInOrderAndNameTheFirstThatFailed(t *testing.T) {
+func TestPendingWritesGoWithTheNextStatementInOrder(t *testing.T) {
 	t.Parallel()
 	s := txStore(t)
 	ctx := context.Background()
 	err := s.Tx(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
-		q := tx.(*txn).tx
+		x := tx.(*txn)
 		// pgx prepares a batch's statements before running them: the table
 		// must exist before the batch, as the schema's tables always do.
-		if _, err := q.Exec(ctx, "CREATE TEMP TABLE writes_order (n int PRIMARY KEY) ON COMMIT DROP"); err != nil {
+		if _, err := x.tx.Exec(ctx, "CREATE TEMP TABLE writes_order (n int PRIMARY KEY) ON COMMIT DROP"); err != nil {
 			return err
 		}
-		var w writes
-		w.add("first", "INSERT INTO writes_order VALUES (1)")
-		w.add("sees first", "INSERT INTO writes_order SELECT max(n) + 1 FROM writes_order")
-		if err := w.send(ctx, q); err != nil {
-			return err
-		}
-		var got []int32
-		rows, err := q.Query(ctx, "SELECT n FROM writes_order ORDER BY n")
+		x.later("first", "INSERT INTO writes_order VALUES (1)")
+		x.later("sees first", "INSERT INTO writes_order SELECT max(n) + 1 FROM writes_order")
+		rows, err := x.tx.Query(ctx, "SELECT n FROM writes_order ORDER BY n")
 		if err != nil {
 			return err
 		}
-		if got, err = pgx.CollectRows(rows, pgx.RowTo[int32]); err != nil || len(got) != 2 || got[1] != 2 {
-			t.Errorf("rows after the batch: %v (%v), want [1 2]: each write sees the ones before it", got, err)
+		if got, err := pgx.CollectRows(rows, pgx.RowTo[int32]); err != nil || len(got) != 2 || got[1] != 2 {
+			t.Errorf("rows read after two pending writes: %v (%v), want [1 2]: each write sees the ones before it", got, err)
 		}
 
-		var bad writes
-		bad.add("ok", "INSERT INTO writes_order VALUES (10)")
-		bad.add("duplicate", "INSERT INTO writes_order VALUES (1)")
-		bad.add("never", "INSERT INTO writes_order VALUES (11)")
-		err = bad.send(ctx, q)
+		x.later("ok", "INSERT INTO writes_order VALUES (10)")
+		x.later("duplicate", "INSERT INTO writes_order VALUES (1)")
+		x.later("never", "INSERT INTO writes_order VALUES (11)")
+		var n int
+		err = x.tx.QueryRow(ctx, "SELECT count(*) FROM writes_order").Scan(&n)
 		if err == nil || !strings.HasPrefix(err.Error(), "duplicate: ") || domain.ErrorCode(err) != domain.CodeConflict {
-			t.Errorf("failing batch: %v, want the label %q and the mapped CONFLICT code", err, "duplicate")
+			t.Errorf("read after a failing pending write: %v, want the write's label %q and the mapped CONFLICT code", err, "duplicate")
 		}
 		return nil
 	})
 	// The failed write aborted the transaction; Tx reports it.
 	if !errors.Is(err, pgx.ErrTxCommitRollback) {
-		t.Fatalf("Tx after a failed batch: %v, want ErrTxCommitRollback", err)
+		t.Fatalf("Tx after a failed pending write: %v, want ErrTxCommitRollback", err)
 	}
 }
 
-func TestWritesInReadAreScopedAndRefused(t *testing.T) {
+// roundTrips counts what a connection sends: a statement or a batch is one.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+func TestTrailingWritesGoWithTheCommitInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(os.Getenv("MAD_TEST_PG_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := &roundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := NewStore(pool)
+	table := "pending_" + strings.ReplaceAll(domain.NewID(), "-", "")
+	if _, err := pool.Exec(ctx, "CREATE TABLE "+table+" (n int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP TABLE "+table) })
+
+	write := func(ns ...int) error {
+		return s.Tx(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
+			x := tx.(*txn)
+			var one int
+			if err := x.tx.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				return err
+			}
+			for _, n := range ns {
+				x.later(fmt.Sprintf("insert %d", n), "INSERT INTO "+table+" VALUES ($1)", n)
+			}
+			return nil
+		})
+	}
+	if err := write(0); err != nil { // prepares the statements once
+		t.Fatal(err)
+	}
+	before := trips.n.Load()
+	if err := write(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	// BEGIN with the tenant, the SELECT, the two inserts with COMMIT.
+	if got := trips.n.Load() - before; got != 3 {
+		t.Errorf("a transaction of one read and two trailing writes took %d round trips, want 3", got)
+	}
+
+	err = write(3, 1)
+	if !strings.HasPrefix(errMessage(err), "commit: insert 1: ") || domain.ErrorCode(err) != domain.CodeConflict {
+		t.Fatalf("a trailing write that fails at COMMIT: %v, want it named and mapped to CONFLICT", err)
+	}
+	var got []int32
+	rows, err := pool.Query(ctx, "SELECT n FROM "+table+" ORDER BY n")
+	if err == nil {
+		got, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+	}
+	if err != nil || fmt.Sprint(got) != "[0 1 2]" {
+		t.Fatalf("rows after the failed transaction: %v (%v), want [0 1 2]: none of its writes kept", got, err)
+	}
+}
+
+func errMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestPendingWritesInReadAreRefused(t *testing.T) {
 	t.Parallel()
 	s := txStore(t)
 	ctx := context.Background()
 	err := s.Read(ctx, domain.OrgScope(domain.NewID()), func(tx app.Tx) error {
-		var w writes
-		w.add("temp table", "CREATE TEMP TABLE read_batch_must_not_write (x int)")
-		return w.send(ctx, tx.(*txn).tx)
+		tx.(*txn).later("temp table", "CREATE TEMP TABLE read_batch_must_not_write (x int)")
+		return nil
 	})
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "25006" || !strings.HasPrefix(err.Error(), "temp table: ") {
-		t.Fatalf("a batch of writes in Read: %v, want the label and read_only_sql_transaction (25006)", err)
+		t.Fatalf("a pending write in Read: %v, want the label and read_only_sql_transaction (25006)", err)
 	}
 }
