@@ -159,20 +159,19 @@ func (e *Engine) log() *slog.Logger {
 
 // run fetches the inputs into a fresh scratch dir and docks.
 func (e *Engine) run(ctx context.Context, job *domain.Job) (DockResult, error) {
-	var rec, lig domain.Molecule
-	err := e.Store.Tx(ctx, domain.OrgScope(job.OrgID), func(tx Tx) error {
+	var found map[string]domain.Molecule
+	err := e.Store.Read(ctx, domain.OrgScope(job.OrgID), func(tx Tx) error {
 		var err error
-		if rec, err = tx.Molecules().FindMoleculeByID(ctx, job.Inputs.Receptor); err != nil {
-			return err
-		}
-		lig, err = tx.Molecules().FindMoleculeByID(ctx, job.Inputs.Ligand)
+		found, err = tx.Molecules().FindMoleculesByID(ctx, job.Inputs.Receptor, job.Inputs.Ligand)
 		return err
 	})
-	if domain.ErrorCode(err) == domain.CodeMoleculeNotFound {
-		return DockResult{}, fmt.Errorf("%w: an input molecule was deleted before the job ran", ErrInvalidInput)
-	}
 	if err != nil {
-		return DockResult{}, err
+		return DockResult{}, fmt.Errorf("read input molecules: %w", err)
+	}
+	rec, okRec := found[job.Inputs.Receptor]
+	lig, okLig := found[job.Inputs.Ligand]
+	if !okRec || !okLig {
+		return DockResult{}, fmt.Errorf("%w: an input molecule was deleted before the job ran", ErrInvalidInput)
 	}
 	dir, err := os.MkdirTemp(e.ScratchDir, "job-*")
 	if err != nil {

@@ -170,33 +170,41 @@ func (j *Jobs) resolve(ctx context.Context, tx Tx, p domain.Principal, in Create
 	if in.PipelineVersion != "" && in.PipelineVersion != pl.Version {
 		fe.Add("pipeline_version", fmt.Sprintf("pipeline %s is version %s", pl.Name, pl.Version))
 	}
-	// A molecule that cannot be read is the database's failure, not the
-	// client's: it is returned as is (503 NOT_READY or 500), never a 400.
-	var readErr error
-	load := func(field, ref string) domain.Molecule {
+	parse := func(field, ref string) string {
 		if ref == "" {
 			fe.Add(field, "required: a molecule id or mad:// URI")
-			return domain.Molecule{}
+			return ""
 		}
 		id, err := domain.ParseMoleculeRef(ref, p.OrgID)
 		if err != nil {
 			fe.Add(field, err.Error())
-			return domain.Molecule{}
+			return ""
 		}
-		m, err := tx.Molecules().FindMoleculeByID(ctx, id)
-		if err != nil {
-			if domain.ErrorCode(err) == domain.CodeMoleculeNotFound {
-				fe.Add(field, "molecule not found in your organization")
-			} else if readErr == nil {
-				readErr = fmt.Errorf("read %s: %w", field, err)
-			}
-		}
-		return m
+		return id
 	}
-	r.receptor = load("inputs.receptor", in.Receptor)
-	r.ligand = load("inputs.ligand", in.Ligand)
-	if readErr != nil {
-		return r, readErr
+	recID, ligID := parse("inputs.receptor", in.Receptor), parse("inputs.ligand", in.Ligand)
+	var ids []string
+	for _, id := range []string{recID, ligID} {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		// Both inputs in one query. A molecule that cannot be read is the
+		// database's failure, not the client's: it is returned as is (503
+		// NOT_READY or 500), never a 400.
+		found, err := tx.Molecules().FindMoleculesByID(ctx, ids...)
+		if err != nil {
+			return r, fmt.Errorf("read input molecules: %w", err)
+		}
+		pick := func(field, id string) domain.Molecule {
+			m, ok := found[id]
+			if id != "" && !ok {
+				fe.Add(field, "molecule not found in your organization")
+			}
+			return m
+		}
+		r.receptor, r.ligand = pick("inputs.receptor", recID), pick("inputs.ligand", ligID)
 	}
 	if r.receptor.ID != "" && r.receptor.Format != domain.FormatPDB && r.receptor.Format != domain.FormatPDBQT {
 		fe.Add("inputs.receptor", fmt.Sprintf("a receptor must be pdb or pdbqt, this molecule is %s", r.receptor.Format))

@@ -38,6 +38,10 @@ func (m brokenMolecules) FindMoleculeByID(ctx context.Context, id string) (domai
 	return domain.Molecule{}, m.err
 }
 
+func (m brokenMolecules) FindMoleculesByID(ctx context.Context, ids ...string) (map[string]domain.Molecule, error) {
+	return nil, m.err
+}
+
 // TestCreateJobDependencyFailureIsNotValidation: when an input molecule
 // cannot be read because of the database (here NOT_READY, as
 // shared/postgres reports an unreachable database), CreateJob must return

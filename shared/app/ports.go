@@ -175,6 +175,9 @@ type MoleculeRepository interface {
 	CreateMolecule(ctx context.Context, m domain.Molecule) error
 	// FindMoleculeByID returns MOLECULE_NOT_FOUND.
 	FindMoleculeByID(ctx context.Context, id string) (domain.Molecule, error)
+	// FindMoleculesByID returns the org's molecules among ids, by id, with
+	// one query; an id not found is absent from the map.
+	FindMoleculesByID(ctx context.Context, ids ...string) (map[string]domain.Molecule, error)
 	FindMolecules(ctx context.Context, p Page) ([]domain.Molecule, error)
 	DeleteMolecule(ctx context.Context, id string) error
 	// StorageUsed sums the bytes of the org's molecules and job artifacts

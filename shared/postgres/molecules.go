@@ -58,6 +58,26 @@ func (r moleculeRepo) FindMoleculeByID(ctx context.Context, id string) (domain.M
 	return m, nil
 }
 
+func (r moleculeRepo) FindMoleculesByID(ctx context.Context, ids ...string) (map[string]domain.Molecule, error) {
+	org, err := r.t.org()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.t.tx.Query(ctx, `SELECT `+moleculeColumns+` FROM molecules WHERE org_id = $1 AND id = ANY($2::uuid[])`, org, ids)
+	if err != nil {
+		return nil, fmt.Errorf("find molecules: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Molecule, error) { return scanMolecule(row) })
+	if err != nil {
+		return nil, fmt.Errorf("find molecules: %w", err)
+	}
+	byID := make(map[string]domain.Molecule, len(found))
+	for _, m := range found {
+		byID[m.ID] = m
+	}
+	return byID, nil
+}
+
 func (r moleculeRepo) FindMolecules(ctx context.Context, p app.Page) ([]domain.Molecule, error) {
 	org, err := r.t.org()
 	if err != nil {

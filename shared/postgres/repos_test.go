@@ -140,6 +140,11 @@ func stillInA(t *testing.T, d *testenv.Database, r tenantRows) {
 		if _, err := tx.Molecules().FindMoleculeByID(bg, r.mol.ID); err != nil {
 			t.Errorf("A's molecule: %v", err)
 		}
+		missing := domain.NewID()
+		found, err := tx.Molecules().FindMoleculesByID(bg, r.mol.ID, missing, r.mol.ID)
+		if err != nil || len(found) != 1 || found[r.mol.ID].SHA256 != r.mol.SHA256 {
+			t.Errorf("A's molecules by id (itself twice and a missing id): %+v, %v; want exactly A's molecule", found, err)
+		}
 		up, err := tx.Uploads().FindUploadByID(bg, r.up.ID)
 		if err != nil || up.Status != domain.UploadPending || up.Error != "" || up.Run == nil {
 			t.Errorf("A's upload: %+v, %v", up, err)
@@ -300,6 +305,13 @@ func TestRepositoriesHideOtherOrgsRows(t *testing.T) {
 		{"Molecules.FindMoleculeByID", func(t *testing.T, tx app.Tx) {
 			_, err := tx.Molecules().FindMoleculeByID(bg, r.mol.ID)
 			wantCode(t, err, domain.CodeMoleculeNotFound)
+		}},
+		{"Molecules.FindMoleculesByID", func(t *testing.T, tx app.Tx) {
+			found, err := tx.Molecules().FindMoleculesByID(bg, r.mol.ID)
+			must(t, err)
+			if len(found) != 0 {
+				t.Fatalf("org B found org A's molecule: %v", found)
+			}
 		}},
 		{"Molecules.FindMolecules", func(t *testing.T, tx app.Tx) {
 			ms, err := tx.Molecules().FindMolecules(bg, app.Page{})
@@ -566,12 +578,16 @@ func TestTenantRepositoriesRefuseTheGlobalScope(t *testing.T) {
 		"Molecules.CreateMolecule":               func(tx app.Tx) error { m := r.mol; m.ID = id; return tx.Molecules().CreateMolecule(bg, m) },
 		"Molecules.FindMoleculeByID":             func(tx app.Tx) error { _, err := tx.Molecules().FindMoleculeByID(bg, r.mol.ID); return err },
 		"Molecules.FindMolecules":                func(tx app.Tx) error { _, err := tx.Molecules().FindMolecules(bg, app.Page{}); return err },
-		"Molecules.DeleteMolecule":               func(tx app.Tx) error { return tx.Molecules().DeleteMolecule(bg, r.mol.ID) },
-		"Molecules.StorageUsed":                  func(tx app.Tx) error { _, err := tx.Molecules().StorageUsed(bg); return err },
-		"Uploads.CreateUpload":                   func(tx app.Tx) error { u := r.up; u.ID = id; return tx.Uploads().CreateUpload(bg, u) },
-		"Uploads.FindUploadByID":                 func(tx app.Tx) error { _, err := tx.Uploads().FindUploadByID(bg, r.up.ID); return err },
-		"Uploads.FindUploadByIDForUpdate":        func(tx app.Tx) error { _, err := tx.Uploads().FindUploadByIDForUpdate(bg, r.up.ID); return err },
-		"Uploads.UpdateUpload":                   func(tx app.Tx) error { return tx.Uploads().UpdateUpload(bg, r.up) },
+		"Molecules.FindMoleculesByID": func(tx app.Tx) error {
+			_, err := tx.Molecules().FindMoleculesByID(bg, r.mol.ID)
+			return err
+		},
+		"Molecules.DeleteMolecule":        func(tx app.Tx) error { return tx.Molecules().DeleteMolecule(bg, r.mol.ID) },
+		"Molecules.StorageUsed":           func(tx app.Tx) error { _, err := tx.Molecules().StorageUsed(bg); return err },
+		"Uploads.CreateUpload":            func(tx app.Tx) error { u := r.up; u.ID = id; return tx.Uploads().CreateUpload(bg, u) },
+		"Uploads.FindUploadByID":          func(tx app.Tx) error { _, err := tx.Uploads().FindUploadByID(bg, r.up.ID); return err },
+		"Uploads.FindUploadByIDForUpdate": func(tx app.Tx) error { _, err := tx.Uploads().FindUploadByIDForUpdate(bg, r.up.ID); return err },
+		"Uploads.UpdateUpload":            func(tx app.Tx) error { return tx.Uploads().UpdateUpload(bg, r.up) },
 		"Pipelines.FindPipelineByID": func(tx app.Tx) error {
 			_, err := tx.Pipelines().FindPipelineByID(bg, domain.BuiltinPipelineID)
 			return err
