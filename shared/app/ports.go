@@ -17,11 +17,15 @@ import (
 type Store interface {
 	// Tx runs fn in one transaction whose row-level-security context is
 	// scope. The transaction commits when fn returns nil; a failed commit
-	// is returned, never swallowed.
+	// is returned, never swallowed. Writes whose results nothing reads
+	// (job rows and events, audit entries, idempotency records) may be
+	// sent with the next statement or the commit: their failure then
+	// surfaces there, and the transaction still fails as a whole.
 	Tx(ctx context.Context, scope domain.Scope, fn func(Tx) error) error
 	// Read runs fn's statements read-only, each in its own round trip with
 	// the scope set: no snapshot spans two statements, so it is for reads
-	// of one statement on the hot paths (the authorizer, job status).
+	// of one statement on the hot paths (the authorizer, job status, the
+	// engine's inputs).
 	Read(ctx context.Context, scope domain.Scope, fn func(Tx) error) error
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error

@@ -241,7 +241,15 @@ func (q scopedStatements) send(ctx context.Context, sql string, args []any) (pgx
 }
 
 func (q scopedStatements) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	br, err := q.send(ctx, sql, args)
+	return execNext(q.send(ctx, sql, args))
+}
+
+func (q scopedStatements) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return queryNext(q.send(ctx, sql, args))
+}
+
+// execNext reads the statement br is positioned at and closes br.
+func execNext(br pgx.BatchResults, err error) (pgconn.CommandTag, error) {
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -252,8 +260,9 @@ func (q scopedStatements) Exec(ctx context.Context, sql string, args ...any) (pg
 	return tag, err
 }
 
-func (q scopedStatements) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	br, err := q.send(ctx, sql, args)
+// queryNext returns the rows of the statement br is positioned at; closing
+// them closes br.
+func queryNext(br pgx.BatchResults, err error) (pgx.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -404,31 +413,14 @@ func (p pendingFirst) Exec(ctx context.Context, sql string, args ...any) (pgconn
 	if len(p.w.labels) == 0 {
 		return p.q.Exec(ctx, sql, args...)
 	}
-	br, err := p.withPending(ctx, sql, args)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return tag, err
+	return execNext(p.withPending(ctx, sql, args))
 }
 
 func (p pendingFirst) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if len(p.w.labels) == 0 {
 		return p.q.Query(ctx, sql, args...)
 	}
-	br, err := p.withPending(ctx, sql, args)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		_ = br.Close()
-		return nil, err
-	}
-	return batchRows{Rows: rows, br: br}, nil
+	return queryNext(p.withPending(ctx, sql, args))
 }
 
 func (p pendingFirst) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
