@@ -1,14 +1,17 @@
 package domain
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestNewIDIsCanonicalVersion7AndSortsByTime(t *testing.T) {
-	a := newIDAt(time.UnixMilli(1000))
-	b := newIDAt(time.UnixMilli(2000))
+	var g idGen
+	a := g.next(time.UnixMilli(1000))
+	b := g.next(time.UnixMilli(2000))
 	if _, err := ParseID(a); err != nil {
 		t.Fatal(err)
 	}
@@ -17,6 +20,40 @@ func TestNewIDIsCanonicalVersion7AndSortsByTime(t *testing.T) {
 	}
 	if a >= b {
 		t.Fatalf("ids do not sort by time: %s >= %s", a, b)
+	}
+}
+
+func TestIDsSortInTheOrderTheyWereMade(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_000)
+	cases := []struct {
+		name  string
+		times []time.Time
+	}{
+		{"same instant", []time.Time{at, at, at, at}},
+		{"same millisecond, later fraction", []time.Time{at.Add(900 * time.Microsecond), at.Add(100 * time.Microsecond), at.Add(950 * time.Microsecond)}},
+		{"clock stepped back", []time.Time{at, at.Add(-time.Second), at.Add(-time.Minute)}},
+		{"more ids in one millisecond than the fraction holds", slices.Repeat([]time.Time{at}, 5000)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var g idGen
+			prev := ""
+			for i, tm := range c.times {
+				id := g.next(tm)
+				if id <= prev {
+					t.Fatalf("id %d %s does not sort after %s", i, id, prev)
+				}
+				if id[14] != '7' || !strings.ContainsRune("89ab", rune(id[19])) {
+					t.Fatalf("%s is not a v7 UUID", id)
+				}
+				prev = id
+			}
+		})
+	}
+	// Far apart in time, the embedded millisecond is the clock's.
+	var g idGen
+	if id := g.next(at); !strings.HasPrefix(strings.ReplaceAll(id, "-", ""), fmt.Sprintf("%012x", at.UnixMilli())) {
+		t.Fatalf("%s does not start with the clock's milliseconds %012x", id, at.UnixMilli())
 	}
 }
 
