@@ -215,7 +215,7 @@ func (s *Store) Read(ctx context.Context, scope domain.Scope, fn func(app.Tx) er
 		return mapError(err)
 	}
 	// A write left pending is refused here like any write in Read.
-	return mapError(t.flush(ctx))
+	return mapError(t.tx.flush(ctx))
 }
 
 // scopedStatements sends each statement in a batch behind the scope.
@@ -226,18 +226,16 @@ type scopedStatements struct {
 
 const scopeReadOnly = `SELECT set_config('app.org_id', $1, true), set_config('transaction_read_only', 'on', true)`
 
-// send queues the scope and the statement; the caller reads the
-// statement's result from the returned batch and closes it.
+// behindScope sends the scope and then queries in one batch; the caller
+// reads the queries' results from the returned batch and closes it.
+func (q scopedStatements) behindScope(ctx context.Context, queries ...*pgx.QueuedQuery) (pgx.BatchResults, error) {
+	var scope writes
+	scope.add("set tenant context", scopeReadOnly, q.org)
+	return scope.sendWith(ctx, q.conn, queries...)
+}
+
 func (q scopedStatements) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
-	b := &pgx.Batch{}
-	b.Queue(scopeReadOnly, q.org)
-	b.Queue(sql, args...)
-	br := q.conn.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return nil, fmt.Errorf("set tenant context: %w", err)
-	}
-	return br, nil
+	return q.behindScope(ctx, &pgx.QueuedQuery{SQL: sql, Arguments: args})
 }
 
 func (q scopedStatements) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -318,32 +316,26 @@ func (r errRow) Scan(...any) error { return r.err }
 // SendBatch sends b behind the scope in the same round trip; the scope's
 // result is read here, so the caller reads b's results as its own.
 func (q scopedStatements) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	scoped := &pgx.Batch{}
-	scoped.Queue(scopeReadOnly, q.org)
-	scoped.QueuedQueries = append(scoped.QueuedQueries, b.QueuedQueries...)
-	br := q.conn.SendBatch(ctx, scoped)
-	if _, err := br.Exec(); err != nil {
-		return failedBatch{BatchResults: br, err: fmt.Errorf("set tenant context: %w", err)}
+	return batchOrError(q.behindScope(ctx, b.QueuedQueries...))
+}
+
+// batchOrError is SendBatch's contract on a batch whose prefix failed:
+// every read answers the error.
+func batchOrError(br pgx.BatchResults, err error) pgx.BatchResults {
+	if err != nil {
+		return failedBatch{err: err}
 	}
 	return br
 }
 
-// failedBatch answers every read with the error that ended the batch,
-// which it closes (if it has one left open).
-type failedBatch struct {
-	pgx.BatchResults
-	err error
-}
+// failedBatch is a batch already closed by the error that ended it.
+type failedBatch struct{ err error }
 
 func (b failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
 func (b failedBatch) Query() (pgx.Rows, error)         { return nil, b.err }
 func (b failedBatch) QueryRow() pgx.Row                { return errRow{b.err} }
-func (b failedBatch) Close() error {
-	if b.BatchResults != nil {
-		_ = b.BatchResults.Close()
-	}
-	return b.err
-}
+func (b failedBatch) Close() error                     { return b.err }
+func (b failedBatch) Tx() pgx.Tx                       { return nil }
 
 // querier is what repositories use of a transaction's connection.
 type querier interface {
@@ -404,23 +396,24 @@ type pendingFirst struct {
 	w *writes
 }
 
-func (p pendingFirst) withPending(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+// withPending sends the pending writes, then queries, in one batch.
+func (p pendingFirst) withPending(ctx context.Context, queries ...*pgx.QueuedQuery) (pgx.BatchResults, error) {
 	w := p.w.take()
-	return w.sendWith(ctx, p.q, &pgx.QueuedQuery{SQL: sql, Arguments: args})
+	return w.sendWith(ctx, p.q, queries...)
 }
 
 func (p pendingFirst) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if len(p.w.labels) == 0 {
 		return p.q.Exec(ctx, sql, args...)
 	}
-	return execNext(p.withPending(ctx, sql, args))
+	return execNext(p.withPending(ctx, &pgx.QueuedQuery{SQL: sql, Arguments: args}))
 }
 
 func (p pendingFirst) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if len(p.w.labels) == 0 {
 		return p.q.Query(ctx, sql, args...)
 	}
-	return queryNext(p.withPending(ctx, sql, args))
+	return queryNext(p.withPending(ctx, &pgx.QueuedQuery{SQL: sql, Arguments: args}))
 }
 
 func (p pendingFirst) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -438,24 +431,29 @@ func (p pendingFirst) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResu
 	if len(p.w.labels) == 0 {
 		return p.q.SendBatch(ctx, b)
 	}
-	w := p.w.take()
-	br, err := w.sendWith(ctx, p.q, b.QueuedQueries...)
-	if err != nil {
-		return failedBatch{err: err} // sendWith closed the batch
+	return batchOrError(p.withPending(ctx, b.QueuedQueries...))
+}
+
+// flush sends the pending writes now.
+func (p pendingFirst) flush(ctx context.Context) error {
+	if len(p.w.labels) == 0 {
+		return nil
 	}
-	return br
+	br, err := p.withPending(ctx)
+	if err != nil {
+		return err
+	}
+	return br.Close()
 }
 
 // txn is one transaction and its scope; repositories are thin views of it.
 type txn struct {
-	tx      querier // the connection, pending writes first
-	scope   domain.Scope
-	pending *writes
+	tx    pendingFirst // the connection, pending writes first
+	scope domain.Scope
 }
 
 func newTxn(q querier, scope domain.Scope) *txn {
-	w := &writes{}
-	return &txn{tx: pendingFirst{q: q, w: w}, scope: scope, pending: w}
+	return &txn{tx: pendingFirst{q: q, w: &writes{}}, scope: scope}
 }
 
 // later queues a write whose result nothing reads: it reaches the server
@@ -463,20 +461,7 @@ func newTxn(q querier, scope domain.Scope) *txn {
 // use case's trailing writes (a job's rows, its audit entry) cost no round
 // trip of their own. A failure surfaces from that statement, labeled.
 func (t *txn) later(label, sql string, args ...any) {
-	t.pending.add(label, sql, args...)
-}
-
-// flush sends the pending writes now.
-func (t *txn) flush(ctx context.Context) error {
-	if len(t.pending.labels) == 0 {
-		return nil
-	}
-	w := t.pending.take()
-	br, err := w.sendWith(ctx, t.tx.(pendingFirst).q)
-	if err != nil {
-		return err
-	}
-	return br.Close()
+	t.tx.w.add(label, sql, args...)
 }
 
 func (t *txn) Orgs() app.OrgRepository                       { return orgRepo{t} }
